@@ -1,0 +1,43 @@
+# Two commands matter: `make demo` and `make test`. Everything installs itself on first use.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+ONLY ?=
+
+.PHONY: install test lint format bench demo sandbox clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install runtime + dev dependencies (idempotent)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint  ## ruff + the whole pytest suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## run benchmarks (ONLY=<name> for one); writes bench/results.json
+	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
+
+demo: $(STAMP)  ## sandbox -> historical sync -> SQLite warehouse -> report
+	$(BIN)/python -m demo
+
+sandbox: $(STAMP)  ## run the SP-API sandbox plus a moto SQS server in the foreground
+	$(BIN)/python -m sp_api_sandbox up
+
+clean:
+	rm -rf $(VENV) .airflow .demo .pytest_cache .ruff_cache
