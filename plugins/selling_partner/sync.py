@@ -1,0 +1,398 @@
+"""Pure planning for the order sync: checkpoint keys, windows, page bookkeeping, restarts and ETA.
+
+No I/O here: the operator (``selling_partner.operators.sync``) fetches, upserts and saves; these
+functions only decide what the next request is and how the checkpoint moves.
+
+The checkpoint (version 1) is a JSON object::
+
+    {
+      "version": 1, "mode": "sweep" | "backfill", "conn_id": "...", "marketplace_ids": [...],
+      "cursor": "<ISO>",                  # where the next window starts
+      "window_start": "<ISO>" | null,     # the open window (null between windows)
+      "window_end": "<ISO>" | null,       # lastUpdatedBefore sent for the open window
+      "window_end_echoed": "<ISO>" | null,# lastUpdatedBefore the API echoed
+      "page_token": "..." | null,         # token of the NEXT page of the open window
+      "window_pages": 0, "window_orders": 0,
+      "window_ordered": true,             # pages so far came in ascending lastUpdatedTime
+      "last_committed_updated_time": "<ISO>" | null,  # newest lastUpdatedTime committed in the window
+      "last_window_end": "<ISO>" | null,  # end of the last finished window
+      "pages": 0, "orders": 0, "windows": 0, "restarts": 0,   # totals for this checkpoint
+      "backfill_start": "<ISO>", "backfill_end": "<ISO>", "done": false,   # backfill only
+      "requested": {...}, "run_id": "...", "created_at": "<ISO>", "updated_at": "<ISO>"
+    }
+
+Rules:
+
+* Windows close at ``horizon`` = now - lag (sweep) or at the backfill end, and span at most
+  ``max_window``.
+* A page is committed (upserted) before the checkpoint records the next page token, so a crash
+  replays at most one page, and replays are harmless (the warehouse upsert is idempotent).
+* A finished sweep window moves the cursor to its end minus ``lookback`` so late updates are caught;
+  backfill windows are contiguous (the sweep catches what changes during a backfill).
+* An expired or rejected page token restarts the window at the last committed ``lastUpdatedTime``
+  minus ``epsilon`` when the pages arrived sorted by ``lastUpdatedTime``, else at the window start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+CHECKPOINT_VERSION = 1
+Mode = Literal["sweep", "backfill"]
+MODES: tuple[str, ...] = ("sweep", "backfill")
+
+DEFAULT_LOOKBACK = timedelta(minutes=5)
+DEFAULT_EPSILON = timedelta(seconds=1)
+DEFAULT_WINDOW = timedelta(days=7)
+DEFAULT_SWEEP_START = timedelta(days=1)
+#: Windows shorter than this are not worth a call (the sweep is already at the horizon).
+MIN_WINDOW = timedelta(seconds=1)
+
+_CONN_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+_MARKETPLACE_RE = re.compile(r"^[A-Z0-9]{8,20}$")
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def to_utc(value: datetime | date | str | None) -> datetime | None:
+    """Parse an ISO date/datetime (``Z`` allowed, date-only = midnight) to an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text.lower() in {"none", "null"}:
+            return None
+        value = (
+            datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text else date.fromisoformat(text)
+        )
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with ``Z`` (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_marketplace_ids(value: str | Iterable[str] | None) -> list[str] | None:
+    """Accept a list, a JSON list or a comma-separated string; return sorted unique ids or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or text.lower() in {"none", "null", "[]"}:
+            return None
+        items = [p.strip().strip("\"'") for p in text.strip("[]").split(",")]
+    else:
+        items = [str(v).strip() for v in value]
+    ids = sorted({i for i in items if i})
+    for mid in ids:
+        if not _MARKETPLACE_RE.match(mid):
+            raise ValueError(f"invalid marketplace id {mid!r}: expected 8-20 upper-case letters/digits")
+    return ids or None
+
+
+def parse_bool(value: Any) -> bool:
+    """Template-rendered booleans arrive as strings ("True", "false", "1")."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+    return bool(value)
+
+
+# --------------------------------------------------------------------------- keys and creation
+
+
+def checkpoint_key(conn_id: str, marketplace_ids: Sequence[str], mode: str) -> str:
+    """Variable key per (connection, marketplace set, mode).
+
+    e.g. ``sp_api_sync__sp_api_default__1a2b3c4d__sweep`` (sha1 of the sorted marketplace ids).
+    """
+    if not _CONN_ID_RE.match(conn_id):
+        raise ValueError(f"invalid connection id {conn_id!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    digest = hashlib.sha1(",".join(sorted(marketplace_ids)).encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"sp_api_sync__{conn_id}__{digest}__{mode}"
+
+
+def new_checkpoint(
+    *,
+    mode: str,
+    conn_id: str,
+    marketplace_ids: Sequence[str],
+    cursor: datetime,
+    now: datetime,
+    backfill_end: datetime | None = None,
+    requested: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """A fresh checkpoint whose first window starts at ``cursor``."""
+    if mode == "backfill" and backfill_end is None:
+        raise ValueError("a backfill checkpoint needs backfill_end")
+    ckpt: dict[str, Any] = {
+        "version": CHECKPOINT_VERSION,
+        "mode": mode,
+        "conn_id": conn_id,
+        "marketplace_ids": sorted(marketplace_ids),
+        "cursor": iso(cursor),
+        "window_start": None,
+        "window_end": None,
+        "window_end_echoed": None,
+        "page_token": None,
+        "window_pages": 0,
+        "window_orders": 0,
+        "window_ordered": True,
+        "last_committed_updated_time": None,
+        "last_window_end": None,
+        "pages": 0,
+        "orders": 0,
+        "windows": 0,
+        "restarts": 0,
+        "requested": dict(requested or {}),
+        "run_id": run_id,
+        "created_at": iso(now),
+        "updated_at": iso(now),
+    }
+    if mode == "backfill":
+        ckpt.update(backfill_start=iso(cursor), backfill_end=iso(backfill_end), done=False)
+    return ckpt
+
+
+def check_version(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Reject checkpoints this code cannot read (a newer version, or not a sync checkpoint)."""
+    version = ckpt.get("version")
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"checkpoint version {version!r} is not supported (expected {CHECKPOINT_VERSION}); "
+            "trigger with reset_checkpoint=true to start over"
+        )
+    return ckpt
+
+
+def should_start_fresh(
+    ckpt: dict[str, Any] | None, *, mode: str, requested: dict[str, Any], run_id: str | None
+) -> tuple[bool, str]:
+    """Decide whether a saved checkpoint is resumed or replaced; returns (fresh, reason).
+
+    Sweep checkpoints are always resumed. A backfill checkpoint is resumed when it was made for the same
+    requested range and is unfinished, or when the same run is retried; a finished backfill is replaced by a
+    new run (a new trigger from the form), and a different requested range always starts over.
+    """
+    if ckpt is None:
+        return True, "no checkpoint"
+    if mode == "sweep":
+        return False, "resuming sweep"
+    if ckpt.get("requested") != requested:
+        return True, "backfill range changed"
+    if ckpt.get("done"):
+        if run_id is not None and ckpt.get("run_id") == run_id:
+            return False, "backfill already complete for this run"
+        return True, "previous backfill complete"
+    return False, "resuming unfinished backfill"
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One ``lastUpdatedAfter``/``lastUpdatedBefore`` request range and where to continue in it."""
+
+    start: datetime
+    end: datetime
+    page_token: str | None = None
+    resumed: bool = False
+
+    def label(self) -> str:
+        return f"{iso(self.start)}->{iso(self.end)}"
+
+
+def next_window(ckpt: dict[str, Any], *, horizon: datetime, max_window: timedelta) -> Window | None:
+    """The window to fetch next: the open one (resume) or a new one from the cursor; ``None`` when done."""
+    if ckpt.get("window_start"):
+        return Window(
+            start=to_utc(ckpt["window_start"]),  # type: ignore[arg-type]
+            end=to_utc(ckpt["window_end"]),  # type: ignore[arg-type]
+            page_token=ckpt.get("page_token"),
+            resumed=True,
+        )
+    if ckpt.get("done"):
+        return None
+    if ckpt.get("mode") == "backfill":
+        horizon = min(horizon, to_utc(ckpt["backfill_end"]))  # type: ignore[type-var]
+    last_end = to_utc(ckpt.get("last_window_end"))
+    if last_end is not None and last_end >= horizon - MIN_WINDOW:
+        return None
+    start = to_utc(ckpt["cursor"])
+    assert start is not None
+    end = min(start + max_window, horizon)
+    if end - start < MIN_WINDOW:
+        return None
+    return Window(start=start, end=end)
+
+
+def open_window(ckpt: dict[str, Any], window: Window, *, now: datetime) -> dict[str, Any]:
+    """Record a new window as open, before its first page is requested."""
+    out = dict(ckpt)
+    out.update(
+        window_start=iso(window.start),
+        window_end=iso(window.end),
+        window_end_echoed=None,
+        page_token=None,
+        window_pages=0,
+        window_orders=0,
+        window_ordered=True,
+        last_committed_updated_time=None,
+        updated_at=iso(now),
+    )
+    return out
+
+
+def record_page(
+    ckpt: dict[str, Any],
+    *,
+    updated_times: Sequence[datetime],
+    next_token: str | None,
+    echoed_end: datetime | None,
+    now: datetime,
+    lookback: timedelta,
+) -> tuple[dict[str, Any], bool]:
+    """Move the checkpoint past one committed page; returns (checkpoint, window_finished).
+
+    ``updated_times`` are the page's orders' ``lastUpdatedTime`` in page order.
+    """
+    out = dict(ckpt)
+    prev = to_utc(ckpt.get("last_committed_updated_time"))
+    ordered = bool(ckpt.get("window_ordered", True))
+    times = list(updated_times)
+    if times:
+        if prev is not None and times[0] < prev:
+            ordered = False
+        if any(b < a for a, b in itertools.pairwise(times)):
+            ordered = False
+        newest = max(times)
+        prev = newest if prev is None else max(prev, newest)
+    out.update(
+        window_pages=int(ckpt.get("window_pages", 0)) + 1,
+        window_orders=int(ckpt.get("window_orders", 0)) + len(times),
+        pages=int(ckpt.get("pages", 0)) + 1,
+        orders=int(ckpt.get("orders", 0)) + len(times),
+        window_ordered=ordered,
+        last_committed_updated_time=iso(prev),
+        window_end_echoed=iso(echoed_end) if echoed_end else ckpt.get("window_end_echoed"),
+        page_token=next_token,
+        updated_at=iso(now),
+    )
+    if next_token:
+        return out, False
+    return close_window(out, now=now, lookback=lookback), True
+
+
+def close_window(ckpt: dict[str, Any], *, now: datetime, lookback: timedelta) -> dict[str, Any]:
+    """Finish the open window: advance the cursor (sweep: end - lookback; backfill: end)."""
+    out = dict(ckpt)
+    start = to_utc(ckpt["window_start"])
+    end = to_utc(ckpt["window_end"])
+    echoed = to_utc(ckpt.get("window_end_echoed"))
+    assert start is not None and end is not None
+    effective_end = min(end, echoed) if echoed else end
+    if ckpt.get("mode") == "backfill":
+        cursor = effective_end
+    else:
+        # Overlap by the lookback, but never move the cursor backwards.
+        cursor = max(effective_end - lookback, to_utc(ckpt["cursor"]))  # type: ignore[type-var]
+    out.update(
+        cursor=iso(cursor),
+        last_window_end=iso(effective_end),
+        window_start=None,
+        window_end=None,
+        window_end_echoed=None,
+        page_token=None,
+        window_pages=0,
+        window_orders=0,
+        window_ordered=True,
+        last_committed_updated_time=None,
+        windows=int(ckpt.get("windows", 0)) + 1,
+        updated_at=iso(now),
+    )
+    if out.get("mode") == "backfill" and effective_end >= to_utc(out["backfill_end"]):  # type: ignore[operator]
+        out["done"] = True
+    return out
+
+
+def restart_window(
+    ckpt: dict[str, Any], *, now: datetime, epsilon: timedelta = DEFAULT_EPSILON
+) -> dict[str, Any]:
+    """After an expired/rejected page token: re-open the window from the last committed point.
+
+    Only when every page so far came sorted by ``lastUpdatedTime`` is "everything older than the newest
+    committed order" known to be loaded; otherwise the whole window is read again (still idempotent).
+    """
+    out = dict(ckpt)
+    start = to_utc(ckpt["window_start"])
+    last = to_utc(ckpt.get("last_committed_updated_time"))
+    assert start is not None
+    if last is not None and ckpt.get("window_ordered", True):
+        start = max(start, last - epsilon)
+    out.update(
+        window_start=iso(start),
+        page_token=None,
+        window_ordered=True,
+        last_committed_updated_time=None,
+        window_end_echoed=None,
+        restarts=int(ckpt.get("restarts", 0)) + 1,
+        updated_at=iso(now),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def estimate_remaining_pages(ckpt: dict[str, Any], *, max_window: timedelta | None = None) -> int | None:
+    """Rough pages left: in the open window (by the share of its time range covered) plus later backfill
+    windows at the same density. ``None`` when there is nothing to go on yet."""
+    pages = int(ckpt.get("window_pages", 0))
+    start = to_utc(ckpt.get("window_start"))
+    end = to_utc(ckpt.get("window_end"))
+    last = to_utc(ckpt.get("last_committed_updated_time"))
+    if not ckpt.get("page_token") or start is None or end is None:
+        in_window = 0.0
+    elif last is None or pages == 0 or not ckpt.get("window_ordered", True) or last <= start:
+        return None
+    else:
+        covered = (last - start) / (end - start)
+        in_window = pages * (1 - covered) / max(covered, 1e-9)
+    later = 0.0
+    if ckpt.get("mode") == "backfill" and end is not None and ckpt.get("backfill_end"):
+        bf_end = to_utc(ckpt["backfill_end"])
+        bf_start = to_utc(ckpt.get("backfill_start"))
+        done_pages = int(ckpt.get("pages", 0))
+        if bf_end and bf_start and end < bf_end and last and last > bf_start:
+            density = done_pages / ((last - bf_start).total_seconds() or 1.0)
+            later = density * (bf_end - end).total_seconds()
+    return math.ceil(in_window + later)
+
+
+def describe_quota(operation: str, available: float | None, burst: float | None, wait: float | None) -> str:
+    """``searchOrders quota 14/20, next token in 0s`` (parts left out when unknown)."""
+    parts = [f"{operation} quota"]
+    if available is not None and burst is not None:
+        parts.append(f"{math.floor(available)}/{math.floor(burst)}")
+    elif available is not None:
+        parts.append(f"{math.floor(available)} left")
+    text = " ".join(parts)
+    if wait is not None:
+        text += f", next token in {wait:.0f}s"
+    return text
