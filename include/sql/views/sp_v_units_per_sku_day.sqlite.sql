@@ -1,0 +1,13 @@
+-- Units sold per SKU per UTC purchase day and marketplace, cancelled orders excluded.
+SELECT
+    substr(o.created_time, 1, 10) AS order_date,
+    o.marketplace_id,
+    i.seller_sku,
+    i.asin,
+    COUNT(DISTINCT o.order_id) AS orders,
+    SUM(i.quantity_ordered) AS units_ordered,
+    SUM(COALESCE(i.quantity_shipped, 0)) AS units_shipped
+FROM sp_order_items i
+JOIN sp_orders o ON o.order_id = i.order_id
+WHERE o.order_status <> 'CANCELLED'
+GROUP BY substr(o.created_time, 1, 10), o.marketplace_id, i.seller_sku, i.asin

@@ -1,0 +1,440 @@
+"""The warehouse: one set of SQL statements for PostgreSQL and SQLite (``INSERT ... ON CONFLICT``).
+
+Every write is set-based: the batch is staged into temporary tables (COPY on PostgreSQL, one
+``executemany`` on SQLite) and then applied with one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE
+... WHERE`` per table, all in one transaction. Backends differ only in how they connect, stage rows,
+encode times and lock the schema; see ``postgres.py`` and ``sqlite.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from selling_partner.orders.canonical import CanonicalOrder
+
+from . import schema as s
+from .records import (
+    FbaShipmentStatusRow,
+    InboxRow,
+    LandResult,
+    QuarantineRow,
+    SyncRunRecord,
+    UpsertResult,
+)
+from .rows import (
+    TsEncoder,
+    build_order_batch,
+    fba_rows,
+    inbox_rows,
+    parse_ts,
+    quarantine_rows,
+    sync_run_row,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _stage_name(table: s.Table) -> str:
+    return f"sp_stage_{table.name.removeprefix('sp_')}"
+
+
+def _cols(table: s.Table, prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{c}" for c in table.column_names)
+
+
+def _set_all(table: s.Table) -> str:
+    return ", ".join(f"{c} = excluded.{c}" for c in table.column_names if c not in table.primary_key)
+
+
+def _insert_from_stage(table: s.Table, where: str = "true") -> str:
+    # "WHERE true" also resolves SQLite's parsing ambiguity of INSERT ... SELECT ... ON CONFLICT.
+    return (
+        f"INSERT INTO {table.name} ({_cols(table)}) SELECT {_cols(table)} "
+        f"FROM {_stage_name(table)} WHERE {where} ON CONFLICT ({', '.join(table.primary_key)})"
+    )
+
+
+def _orders_upsert_sql() -> str:
+    o = s.ORDERS
+    newer_status = (
+        f"(excluded.last_updated_time > {o}.last_updated_time OR (excluded.last_updated_time = "
+        f"{o}.last_updated_time AND excluded.status_from_complete >= {o}.status_from_complete))"
+    )
+    richer_details = (
+        f"(excluded.is_complete > {o}.is_complete OR (excluded.is_complete = {o}.is_complete AND "
+        f"excluded.details_updated_time >= {o}.details_updated_time))"
+    )
+    sets = [f"{c} = CASE WHEN {newer_status} THEN excluded.{c} ELSE {o}.{c} END" for c in s.STATUS_COLUMNS]
+    sets += [f"{c} = CASE WHEN {richer_details} THEN excluded.{c} ELSE {o}.{c} END" for c in s.DETAIL_COLUMNS]
+    sets.append("loaded_at = excluded.loaded_at")
+    return (
+        f"{_insert_from_stage(s.ORDERS_TABLE)} DO UPDATE SET {', '.join(sets)} "
+        f"WHERE {newer_status} OR {richer_details}"
+    )
+
+
+#: Orders of the staged batch whose details version is now the stored one (accepted, or equal).
+_ACCEPTED_DETAILS = (
+    f"SELECT so.order_id FROM {_stage_name(s.ORDERS_TABLE)} so JOIN {s.ORDERS} o ON o.order_id = so.order_id "
+    "AND o.is_complete = so.is_complete AND o.details_updated_time = so.details_updated_time"
+)
+
+
+def _replace_children_sql(table: s.Table) -> tuple[str, str]:
+    """(delete children missing from the accepted version, upsert the present ones)."""
+    stage = _stage_name(table)
+    key = table.primary_key[1]
+    delete = (
+        f"DELETE FROM {table.name} WHERE order_id IN ({_ACCEPTED_DETAILS}) AND NOT EXISTS (SELECT 1 FROM "
+        f"{stage} st WHERE st.order_id = {table.name}.order_id AND st.{key} = {table.name}.{key})"
+    )
+    upsert = (
+        f"{_insert_from_stage(table, f'order_id IN ({_ACCEPTED_DETAILS})')} DO UPDATE SET {_set_all(table)}"
+    )
+    return delete, upsert
+
+
+ORDERS_UPSERT_SQL = _orders_upsert_sql()
+ITEMS_DELETE_SQL, ITEMS_UPSERT_SQL = _replace_children_sql(s.ITEMS_TABLE)
+PACKAGES_DELETE_SQL, PACKAGES_UPSERT_SQL = _replace_children_sql(s.PACKAGES_TABLE)
+HISTORY_INSERT_SQL = (
+    f"{_insert_from_stage(s.STATUS_HISTORY_TABLE)} "
+    "DO UPDATE SET packages_delivered = excluded.packages_delivered "
+    f"WHERE excluded.packages_delivered > {s.STATUS_HISTORY}.packages_delivered"
+)
+BUYERS_UPSERT_SQL = (
+    f"{_insert_from_stage(s.BUYERS_TABLE)} DO UPDATE SET {_set_all(s.BUYERS_TABLE)} "
+    f"WHERE excluded.order_last_updated_time >= {s.BUYERS}.order_last_updated_time"
+)
+INBOX_INSERT_SQL = f"{_insert_from_stage(s.INBOX_TABLE)} DO NOTHING"
+QUARANTINE_INSERT_SQL = f"{_insert_from_stage(s.QUARANTINE_TABLE)} DO NOTHING"
+FBA_UPSERT_SQL = (
+    f"{_insert_from_stage(s.FBA_SHIPMENTS_TABLE)} DO UPDATE SET {_set_all(s.FBA_SHIPMENTS_TABLE)} "
+    f"WHERE excluded.event_time >= {s.FBA_SHIPMENTS}.event_time"
+)
+
+
+class Warehouse(ABC):
+    """Order warehouse on one Airflow connection. Create it with ``get_warehouse(conn_id)``."""
+
+    dialect: s.Dialect
+    placeholder: str
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+
+    # ----------------------------------------------------------------- backend seams
+    @abstractmethod
+    def _connect(self) -> Any:
+        """A new DB-API connection from the Airflow hook."""
+
+    @abstractmethod
+    def _begin(self, conn: Any) -> None:
+        """Start the write transaction."""
+
+    @abstractmethod
+    def _stage(self, cur: Any, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Create the temporary staging copy of ``table`` and bulk-load ``rows`` into it."""
+
+    @abstractmethod
+    def _lock_schema(self, cur: Any) -> None:
+        """Serialise concurrent ``ensure_schema`` calls."""
+
+    @abstractmethod
+    def _encode_ts(self, value: datetime | None) -> Any:
+        """A time as the driver should bind it."""
+
+    @property
+    def _ts(self) -> TsEncoder:
+        return self._encode_ts
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        conn = self._connect()
+        try:
+            self._begin(conn)
+            cur = conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    # ----------------------------------------------------------------- schema
+    def schema_version(self) -> int:
+        """The applied schema version (0 for an empty database)."""
+        with self._transaction() as cur:
+            return self._schema_version(cur)
+
+    def _schema_version(self, cur: Any) -> int:
+        cur.execute(s.create_table_sql(s.SCHEMA_VERSION_TABLE_SPEC, self.dialect))
+        cur.execute(f"SELECT MAX(version) FROM {s.SCHEMA_VERSION_TABLE}")
+        row = cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def ensure_schema(self, target_version: int | None = None) -> int:
+        """Apply missing migrations up to ``target_version`` (default: latest) and (re)create the views.
+
+        Idempotent and safe to call from concurrent tasks. Returns the schema version now applied.
+        """
+        target = s.LATEST_VERSION if target_version is None else target_version
+        with self._transaction() as cur:
+            self._lock_schema(cur)
+            current = self._schema_version(cur)
+            if current > s.LATEST_VERSION:
+                raise RuntimeError(
+                    f"Warehouse {self.conn_id!r} has schema version {current}, newer than this package "
+                    f"({s.LATEST_VERSION}). Upgrade airflow-provider-selling-partner."
+                )
+            for migration in s.MIGRATIONS:
+                if current < migration.version <= target:
+                    log.info(
+                        "Warehouse %s: applying schema v%d (%s)",
+                        self.conn_id,
+                        migration.version,
+                        migration.description,
+                    )
+                    for stmt in migration.statements(self.dialect):
+                        cur.execute(stmt)
+                    cur.execute(
+                        f"INSERT INTO {s.SCHEMA_VERSION_TABLE} (version, description, applied_at) "
+                        f"VALUES ({self.placeholder}, {self.placeholder}, {self.placeholder})",
+                        (migration.version, migration.description, self._encode_ts(datetime.now(UTC))),
+                    )
+                    current = migration.version
+            if current == s.LATEST_VERSION:
+                for name, select in s.iter_views(self.dialect):
+                    cur.execute(f"DROP VIEW IF EXISTS {name}")
+                    cur.execute(f"CREATE VIEW {name} AS\n{select}")
+            return current
+
+    def view_names(self) -> list[str]:
+        """Names of the analyst views this package creates."""
+        return [name for name, _ in s.iter_views(self.dialect)]
+
+    # ----------------------------------------------------------------- orders
+    def upsert_orders(self, orders: Sequence[CanonicalOrder]) -> UpsertResult:
+        """Load a batch of canonical orders in one transaction (idempotent, monotonic; see ``rows``)."""
+        batch = build_order_batch(orders, ts=self._ts)
+        if not batch.orders:
+            return UpsertResult(0, 0, 0, 0, 0)
+        with self._transaction() as cur:
+            self._stage(cur, s.ORDERS_TABLE, batch.orders)
+            self._stage(cur, s.ITEMS_TABLE, batch.items)
+            self._stage(cur, s.PACKAGES_TABLE, batch.packages)
+            self._stage(cur, s.STATUS_HISTORY_TABLE, batch.history)
+            self._after_stage(cur, (s.ORDERS_TABLE, s.ITEMS_TABLE, s.PACKAGES_TABLE))
+            cur.execute(ORDERS_UPSERT_SQL)
+            orders_written = cur.rowcount
+            cur.execute(ITEMS_DELETE_SQL)
+            cur.execute(ITEMS_UPSERT_SQL)
+            items_written = cur.rowcount
+            cur.execute(PACKAGES_DELETE_SQL)
+            cur.execute(PACKAGES_UPSERT_SQL)
+            packages_written = cur.rowcount
+            cur.execute(HISTORY_INSERT_SQL)
+            history_rows = cur.rowcount
+            buyers_written = 0
+            if batch.buyers:
+                self._stage(cur, s.BUYERS_TABLE, batch.buyers)
+                cur.execute(BUYERS_UPSERT_SQL)
+                buyers_written = cur.rowcount
+        result = UpsertResult(
+            orders_written=orders_written,
+            orders_stale=batch.distinct_orders - orders_written,
+            items_written=items_written,
+            packages_written=packages_written,
+            history_rows=history_rows,
+            buyers_written=buyers_written,
+        )
+        log.info(
+            "Warehouse %s: %d orders written, %d stale, %d items, %d packages, %d history rows",
+            self.conn_id, result.orders_written, result.orders_stale, result.items_written,
+            result.packages_written, result.history_rows,
+        )  # fmt: skip
+        return result
+
+    def _after_stage(self, cur: Any, tables: Sequence[s.Table]) -> None:  # noqa: B027 - optional hook
+        """Hook for backends that want statistics on the staging tables."""
+
+    # ----------------------------------------------------------------- sync runs, PII
+    def record_sync_run(self, run: SyncRunRecord) -> None:
+        """Insert or replace (by ``run.key()``) one sync-run record."""
+        t = s.SYNC_RUNS_TABLE
+        ph = ", ".join([self.placeholder] * len(t.columns))
+        with self._transaction() as cur:
+            cur.execute(
+                f"INSERT INTO {t.name} ({_cols(t)}) VALUES ({ph}) "
+                f"ON CONFLICT (run_id) DO UPDATE SET {_set_all(t)}",
+                sync_run_row(run, ts=self._ts),
+            )
+
+    def purge_pii(self, older_than_days: int, *, now: datetime | None = None) -> int:
+        """Delete buyer PII of orders not updated for ``older_than_days`` days; returns rows deleted."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be >= 0")
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+        with self._transaction() as cur:
+            cur.execute(
+                f"DELETE FROM {s.BUYERS} WHERE order_last_updated_time < {self.placeholder}",
+                (self._encode_ts(cutoff),),
+            )
+            deleted = cur.rowcount
+        log.info("Warehouse %s: purged buyer PII of %d orders older than %d days", self.conn_id, deleted,
+                 older_than_days)  # fmt: skip
+        return deleted
+
+    # ----------------------------------------------------------------- event path
+    def land_notifications(self, rows: Sequence[InboxRow]) -> LandResult:
+        """Insert notifications into the inbox, keyed by NotificationId; repeats count as duplicates."""
+        staged = inbox_rows(rows, ts=self._ts)
+        if not staged:
+            return LandResult(0, 0)
+        with self._transaction() as cur:
+            self._stage(cur, s.INBOX_TABLE, staged)
+            cur.execute(INBOX_INSERT_SQL)
+            new = cur.rowcount
+        return LandResult(new=new, duplicate=len(rows) - new)
+
+    def mark_notifications_processed(self, notification_ids: Sequence[str], processed_at: datetime) -> int:
+        """Set ``processed_at`` on inbox rows not yet processed; returns rows changed."""
+        if not notification_ids:
+            return 0
+        with self._transaction() as cur:
+            cur.executemany(
+                f"UPDATE {s.INBOX} SET processed_at = {self.placeholder} "
+                f"WHERE notification_id = {self.placeholder} AND processed_at IS NULL",
+                [(self._encode_ts(processed_at), nid) for nid in dict.fromkeys(notification_ids)],
+            )
+            return max(cur.rowcount, 0)
+
+    def fetch_pending_notifications(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Unprocessed inbox rows, oldest event first."""
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self._fetch(
+            s.INBOX_TABLE,
+            None,
+            extra_where="processed_at IS NULL",
+            order_by="event_time, notification_id",
+            suffix=lim,
+        )
+
+    def quarantine(self, rows: Sequence[QuarantineRow]) -> int:
+        """Keep poison messages with their reason (one row per distinct body); returns rows added."""
+        staged = quarantine_rows(rows, ts=self._ts)
+        if not staged:
+            return 0
+        with self._transaction() as cur:
+            self._stage(cur, s.QUARANTINE_TABLE, staged)
+            cur.execute(QUARANTINE_INSERT_SQL)
+            return cur.rowcount
+
+    def upsert_fba_shipment_status(self, rows: Sequence[FbaShipmentStatusRow]) -> int:
+        """Latest status per (order, shipment), monotonic on ``event_time``; returns rows written."""
+        staged = fba_rows(rows, ts=self._ts)
+        if not staged:
+            return 0
+        with self._transaction() as cur:
+            self._stage(cur, s.FBA_SHIPMENTS_TABLE, staged)
+            cur.execute(FBA_UPSERT_SQL)
+            return cur.rowcount
+
+    # ----------------------------------------------------------------- reads
+    def _fetch(
+        self,
+        table: s.Table,
+        where: Mapping[str, Any] | None,
+        *,
+        extra_where: str | None = None,
+        order_by: str | None = None,
+        suffix: str = "",
+    ) -> list[dict[str, Any]]:
+        types = table.types()
+        clauses: list[str] = [extra_where] if extra_where else []
+        params: list[Any] = []
+        for col, value in (where or {}).items():
+            if col not in types:
+                raise ValueError(f"Unknown column {col!r} for {table.name}")
+            if value is None:
+                clauses.append(f"{col} IS NULL")
+                continue
+            clauses.append(f"{col} = {self.placeholder}")
+            params.append(self._encode_ts(value) if types[col] == "ts" else value)
+        sql = f"SELECT {_cols(table)} FROM {table.name}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {order_by or ', '.join(table.primary_key)}{suffix}"
+        with self._transaction() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        return [_normalise(table, row) for row in rows]
+
+    def fetch_orders(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Orders as dicts (times aware UTC, money ``Decimal``, flags ``bool``), ordered by order_id."""
+        return self._fetch(s.ORDERS_TABLE, where)
+
+    def fetch_items(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.ITEMS_TABLE, where)
+
+    def fetch_packages(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.PACKAGES_TABLE, where)
+
+    def fetch_status_history(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.STATUS_HISTORY_TABLE, where)
+
+    def fetch_buyers(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.BUYERS_TABLE, where)
+
+    def fetch_sync_runs(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.SYNC_RUNS_TABLE, where, order_by="window_start, run_id")
+
+    def fetch_inbox(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.INBOX_TABLE, where)
+
+    def fetch_quarantine(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.QUARANTINE_TABLE, where)
+
+    def fetch_fba_shipment_status(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._fetch(s.FBA_SHIPMENTS_TABLE, where)
+
+    def fetch_view(self, name: str) -> list[dict[str, Any]]:
+        """All rows of one analyst view (``name`` must be one of ``view_names()``)."""
+        if name not in self.view_names():
+            raise ValueError(f"Unknown view {name!r}")
+        with self._transaction() as cur:
+            cur.execute(f"SELECT * FROM {name}")
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def truncate_all(self) -> None:
+        """Delete every row of every warehouse table (tests and demo resets); keeps the schema."""
+        with self._transaction() as cur:
+            for name in s.ALL_TABLES:
+                cur.execute(f"DELETE FROM {name}")
+
+
+def _normalise(table: s.Table, row: Sequence[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for col, value in zip(table.columns, row, strict=True):
+        if value is None:
+            out[col.name] = None
+        elif col.type == "ts":
+            out[col.name] = parse_ts(value)
+        elif col.type == "money":
+            out[col.name] = Decimal(str(value))
+        elif col.type == "bool":
+            out[col.name] = bool(value)
+        else:
+            out[col.name] = value
+    return out

@@ -1,0 +1,85 @@
+"""PostgreSQL backend: connections from ``PostgresHook``, staging with ``COPY ... FROM STDIN``."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from . import schema as s
+from .base import Warehouse, _stage_name
+from .rows import require_aware
+
+#: Arbitrary constant key of the advisory lock that serialises ensure_schema across sessions.
+SCHEMA_LOCK_KEY = 0x5350_4150_4957_4800  # "SPAPIWH"
+
+
+def _tsv_field(value: Any) -> str:
+    """One field of COPY's text format (used with psycopg2, which has no row-wise COPY)."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if any(ch in text for ch in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def rows_to_tsv(rows: Sequence[tuple[Any, ...]]) -> str:
+    """Rows in COPY text format."""
+    return "".join("\t".join(_tsv_field(v) for v in row) + "\n" for row in rows)
+
+
+class PostgresWarehouse(Warehouse):
+    """The reference warehouse on a ``postgres`` connection."""
+
+    dialect = "postgres"
+    placeholder = "%s"
+
+    def __init__(self, conn_id: str, *, connection_factory: Any = None) -> None:
+        super().__init__(conn_id)
+        self._factory = connection_factory
+
+    def _connect(self) -> Any:
+        if self._factory is not None:
+            return self._factory()
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        return PostgresHook(postgres_conn_id=self.conn_id).get_conn()
+
+    def _begin(self, conn: Any) -> None:
+        # Both psycopg 2 and 3 open a transaction implicitly on the first statement (autocommit off).
+        if getattr(conn, "autocommit", False):
+            conn.autocommit = False
+
+    def _lock_schema(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+
+    def _encode_ts(self, value: datetime | None) -> Any:
+        return require_aware(value)
+
+    def _stage(self, cur: Any, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        name = _stage_name(table)
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+        cur.execute(s.create_table_sql(table, "postgres", name=name, temp=True) + " ON COMMIT DROP")
+        if not rows:
+            return
+        copy_sql = f"COPY {name} ({', '.join(table.column_names)}) FROM STDIN"
+        if hasattr(cur, "copy"):  # psycopg 3
+            with cur.copy(copy_sql) as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        else:  # psycopg2
+            cur.copy_expert(copy_sql, io.StringIO(rows_to_tsv(rows)))
+
+    def _after_stage(self, cur: Any, tables: Sequence[s.Table]) -> None:
+        # Temporary tables have no statistics; give the planner real row counts for the joins.
+        for table in tables:
+            cur.execute(f"ANALYZE {_stage_name(table)}")
