@@ -1,0 +1,1430 @@
+"""The sandbox's order world: a seeded, evolving set of one seller's orders, rendered as SP-API JSON.
+
+``World`` generates ``config.orders`` orders over the last ``config.days`` days (AFN and MFN, the
+marketplaces of one region, realistic statuses by age, items, prices, taxes, promotions, packages
+and obviously fake buyers), answers searches, renders each order as Orders API v2026-01-01 and v0
+JSON (both renderings of one order agree on amounts, times, status, items and quantities), moves on
+with ``advance()`` and turns each change into ORDER_CHANGE / FBA_OUTBOUND_SHIPMENT_STATUS bodies.
+
+Conventions shared with the hook's normalisers (both follow Amazon's models):
+
+* times are UTC with millisecond precision, rendered ``2026-11-27T12:55:38.123Z``;
+* money is a decimal string with the currency's decimals (JPY none); v0 ``ItemPrice`` and the
+  v2026 ``ITEM`` proceeds are unit price x quantity; v2026 ``TAX`` carries ``detailedBreakdowns``
+  ``ITEM`` (= v0 ``ItemTax``) and ``SHIPPING`` (= v0 ``ShippingTax``); v2026 ``DISCOUNT`` is the
+  promotion discount as a negative amount (v0 ``PromotionDiscount`` is the same amount, positive);
+  ``proceedsTotal``/``grandTotal``/``OrderTotal`` = items + shipping + tax - discount;
+* Pending orders carry no prices (v0 items without pricing/tax/promotion data, v2026 without
+  ``product.price``, ``proceeds`` and ``promotion``);
+* cancelled orders have nothing left to ship: unshipped quantities are 0;
+* buyer e-mail is given for merchant-fulfilled orders only, phone numbers for FBM only, and a
+  shipping address only for Unshipped, PartiallyShipped, Shipped and InvoiceUnconfirmed orders.
+
+The world is deterministic for a seed and a clock; it is not thread-safe (the server locks).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import random
+import string
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sp_api_sandbox.world_data import (
+    BUYER_CANCEL_REASONS,
+    CARRIERS,
+    COMPANIES,
+    COUNTRIES,
+    CURRENCY_DECIMALS,
+    CURRENCY_FACTOR,
+    FIRST_NAMES,
+    LAST_NAMES,
+    MARKETPLACE_WEIGHTS,
+    ORDER_ID_PREFIXES,
+    PRODUCT_ADJECTIVES,
+    PRODUCT_NOUNS,
+    PRODUCT_VARIANTS,
+    PROMOTION_IDS,
+    REGIONS,
+    SERVICE_LEVELS,
+    STREETS,
+    TAX_RATE,
+)
+
+__all__ = [
+    "INCLUDED_DATA",
+    "REGIONS",
+    "TRUTH_INCLUDED_DATA",
+    "V0_TO_V2026",
+    "V2026_TO_V0",
+    "Change",
+    "SimBuyer",
+    "SimItem",
+    "SimOrder",
+    "SimPackage",
+    "World",
+    "WorldConfig",
+    "iso",
+]
+
+#: v0 OrderStatus -> v2026 fulfillment status (InvoiceUnconfirmed orders have shipped).
+V0_TO_V2026: dict[str, str] = {
+    "PendingAvailability": "PENDING_AVAILABILITY",
+    "Pending": "PENDING",
+    "Unshipped": "UNSHIPPED",
+    "PartiallyShipped": "PARTIALLY_SHIPPED",
+    "Shipped": "SHIPPED",
+    "InvoiceUnconfirmed": "SHIPPED",
+    "Canceled": "CANCELLED",
+    "Unfulfillable": "UNFULFILLABLE",
+}
+#: v2026 fulfillment status -> the v0 OrderStatus values that map to it (the inverse of V0_TO_V2026).
+V2026_TO_V0: dict[str, tuple[str, ...]] = {
+    v2026: tuple(v0 for v0, s in V0_TO_V2026.items() if s == v2026)
+    for v2026 in dict.fromkeys(V0_TO_V2026.values())
+}
+INCLUDED_DATA: tuple[str, ...] = (
+    "BUYER",
+    "RECIPIENT",
+    "PROCEEDS",
+    "EXPENSE",
+    "PROMOTION",
+    "CANCELLATION",
+    "FULFILLMENT",
+    "PACKAGES",
+    "TAX",
+    "PAYMENT",
+    "FULFILLMENT_ORDERS",
+)
+#: What ``truth()`` renders: everything but buyer PII.
+TRUTH_INCLUDED_DATA: tuple[str, ...] = tuple(x for x in INCLUDED_DATA if x not in ("BUYER", "RECIPIENT"))
+
+_FULFILLED_BY_CHANNEL = {"AMAZON": "AFN", "MERCHANT": "MFN"}
+_ADDRESS_STATUSES = frozenset({"Unshipped", "PartiallyShipped", "Shipped", "InvoiceUnconfirmed"})
+_UNPRICED_STATUSES = frozenset({"Pending"})
+#: v2026 program -> ORDER_CHANGE Summary OrderPrograms value.
+_NOTIFICATION_PROGRAMS = {"AMAZON_BUSINESS": "Business", "PRIME": "Prime", "PREMIUM": "Premium"}
+_CONDITION_V0 = {"NEW": "New", "USED": "Used", "REFURBISHED": "Refurbished", "COLLECTIBLE": "Collectible"}
+_SUBCONDITION_V0 = {
+    "NEW": "New",
+    "VERY_GOOD": "Very Good",
+    "GOOD": "Good",
+    "ACCEPTABLE": "Acceptable",
+    "REFURBISHED": "Refurbished",
+}
+_PAYMENT_DETAILS = {"COD": "CashOnDelivery", "CVS": "ConvenienceStore", "Other": "Standard"}
+_TRANSIT_DAYS = {
+    "NEXT_DAY": (1, 1),
+    "SECOND_DAY": (1, 2),
+    "EXPEDITED": (2, 4),
+    "STANDARD": (3, 7),
+    "FREE_ECONOMY": (5, 10),
+}
+_MS = timedelta(milliseconds=1)
+_ZERO = Decimal(0)
+_ALNUM = string.ascii_uppercase + string.digits
+FOREIGN_SELLER_ID = "A2FOREIGNSELLER9"
+
+
+def iso(dt: datetime) -> str:
+    """Render an aware datetime as SP-API does: UTC, milliseconds, ``Z``."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _trunc_ms(dt: datetime) -> datetime:
+    return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+def _fill(rng: random.Random, pattern: str) -> str:
+    """Fill a format: ``#`` a digit, ``A`` an upper-case letter, anything else kept."""
+    out = []
+    for ch in pattern:
+        if ch == "#":
+            out.append(str(rng.randrange(10)))
+        elif ch == "A":
+            out.append(rng.choice(string.ascii_uppercase))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """What world to generate: ``orders`` orders over the last ``days`` days of one ``region``."""
+
+    seed: int = 7
+    orders: int = 2000
+    days: int = 30
+    region: str = "na"
+
+    def __post_init__(self) -> None:
+        if self.region not in REGIONS:
+            raise ValueError(f"region must be one of {sorted(REGIONS)}, got {self.region!r}")
+        if self.orders < 0:
+            raise ValueError("orders must be >= 0")
+        if self.days <= 0:
+            raise ValueError("days must be > 0")
+
+
+@dataclass(slots=True, eq=False)
+class SimItem:
+    """One order line. Money is per line (unit price x quantity) except ``unit_price``."""
+
+    order_item_id: str
+    asin: str
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    item_tax: Decimal
+    shipping_price: Decimal
+    shipping_tax: Decimal
+    promotion_discount: Decimal
+    promotion_ids: tuple[str, ...]
+    condition: tuple[str, str]  # v2026 (conditionType, conditionSubtype)
+    is_gift: bool = False
+    points: int = 0  # JP: Amazon points granted
+    shipped: int = 0
+    cancel_requested: bool = False
+    cancel_reason: str | None = None
+
+    @property
+    def item_price(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+    @property
+    def total(self) -> Decimal:
+        return (
+            self.item_price
+            + self.shipping_price
+            + self.item_tax
+            + self.shipping_tax
+            - self.promotion_discount
+        )
+
+
+@dataclass(slots=True, eq=False)
+class SimPackage:
+    """One FBM package with tracking."""
+
+    reference_id: str
+    carrier: str
+    shipping_service: str
+    tracking_number: str
+    created_time: datetime
+    ship_time: datetime
+    status: str  # PackageStatus.status
+    detailed_status: str
+    items: tuple[tuple[str, int], ...]  # (order_item_id, quantity)
+
+
+@dataclass(slots=True, eq=False)
+class SimBuyer:
+    """Fake buyer and shipping address (restricted data: render only on request)."""
+
+    name: str
+    email: str
+    company: str | None
+    po_number: str | None
+    line1: str
+    line2: str | None
+    city: str
+    state: str
+    postal_code: str
+    country: str
+    phone: str
+    address_type: str  # RESIDENTIAL | COMMERCIAL
+
+
+@dataclass(slots=True, eq=False)
+class SimOrder:
+    """The true current state of one order."""
+
+    order_id: str
+    marketplace_id: str
+    marketplace_name: str
+    currency: str
+    country: str
+    fulfilled_by: str  # MERCHANT | AMAZON
+    v0_status: str
+    created_time: datetime
+    last_updated_time: datetime
+    order_type: str
+    programs: tuple[str, ...]
+    service_level: str
+    ship_by: tuple[datetime, datetime]
+    deliver_by: tuple[datetime, datetime]
+    items: list[SimItem]
+    buyer: SimBuyer
+    seller_order_id: str
+    payment_method: str = "Other"
+    packages: list[SimPackage] = field(default_factory=list)
+    shipment_id: str | None = None  # AFN outbound shipment, once created
+    replaced_order_id: str | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    release_time: datetime | None = None  # pre-orders
+
+    @property
+    def status(self) -> str:
+        """v2026 fulfillment status."""
+        return V0_TO_V2026[self.v0_status]
+
+    @property
+    def fulfillment_channel(self) -> str:
+        """v0 FulfillmentChannel (AFN | MFN)."""
+        return _FULFILLED_BY_CHANNEL[self.fulfilled_by]
+
+    @property
+    def priced(self) -> bool:
+        return self.v0_status not in _UNPRICED_STATUSES
+
+    @property
+    def units_shipped(self) -> int:
+        return sum(i.shipped for i in self.items)
+
+    def item_unshipped(self, item: SimItem) -> int:
+        return 0 if self.v0_status == "Canceled" else item.quantity - item.shipped
+
+    @property
+    def units_unshipped(self) -> int:
+        return sum(self.item_unshipped(i) for i in self.items)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((i.total for i in self.items), _ZERO)
+
+
+@dataclass
+class Change:
+    """One change advance() made: ``kind`` is created, status, cancel_request, shipped, delivered or
+    cancelled; ``time`` is the order's new lastUpdatedTime."""
+
+    order_id: str
+    kind: str
+    time: datetime
+    reason: str = ""
+    fba_shipment_status: str | None = None  # Created | Cancelled for AFN shipments
+    summary: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Product:
+    asin: str
+    sku: str
+    title: str
+    usd_price: Decimal
+
+
+class World:
+    """A seeded, evolving set of orders of one seller in one region."""
+
+    def __init__(self, config: WorldConfig, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.config = config
+        self._clock = clock or (lambda: datetime.now(UTC))
+        region = REGIONS[config.region]
+        self.region: str = config.region
+        self.seller_id: str = region["seller_id"]
+        self.marketplace_ids: list[str] = list(region["marketplaces"])
+        self._marketplaces: dict[str, tuple[str, str, str]] = dict(region["marketplaces"])
+        self._mp_cum = list(itertools.accumulate(MARKETPLACE_WEIGHTS[config.region]))
+        #: changes in one advance() are stamped within this span before now (and after earlier ones).
+        self.change_spread = timedelta(seconds=1)
+        self._rng = random.Random(config.seed)
+        self._msg_rng = random.Random(f"messages-{config.seed}")
+        self.application_id = f"amzn1.sellerapps.app.{self._uuid(self._msg_rng)}"
+        self.subscription_ids = {
+            "ORDER_CHANGE": str(self._uuid(self._msg_rng)),
+            "FBA_OUTBOUND_SHIPMENT_STATUS": str(self._uuid(self._msg_rng)),
+        }
+        self._orders: dict[str, SimOrder] = {}
+        self._item_ids: set[str] = set()
+        self._catalogue = self._make_catalogue()
+        self._cat_cum = list(
+            itertools.accumulate(1.0 / (rank + 1) ** 0.8 for rank in range(len(self._catalogue)))
+        )
+        self._levels = list(SERVICE_LEVELS)
+        self._level_cum = list(itertools.accumulate(v[2] for v in SERVICE_LEVELS.values()))
+        now = self._now()
+        span_ms = int(config.days * 86_400_000)
+        offsets = sorted((self._rng.randrange(1, span_ms) for _ in range(config.orders)), reverse=True)
+        for offset in offsets:
+            created = now - timedelta(milliseconds=offset)
+            order = self._new_order(created)
+            self._simulate(order, now)
+            self._orders[order.order_id] = order
+        self._by_created = sorted((o.created_time, o.order_id) for o in self._orders.values())
+        self._by_updated = sorted((o.last_updated_time, o.order_id) for o in self._orders.values())
+        self._high_water = self._by_updated[-1][0] if self._by_updated else now - self.change_spread
+
+    # ------------------------------------------------------------------ queries
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __iter__(self):
+        return iter(self._orders.values())
+
+    def get(self, order_id: str) -> SimOrder | None:
+        """The order with this id, or None."""
+        return self._orders.get(order_id)
+
+    def search(
+        self,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        last_updated_after: datetime | None = None,
+        last_updated_before: datetime | None = None,
+        fulfillment_statuses: Collection[str] | None = None,
+        marketplace_ids: Collection[str] | None = None,
+        fulfilled_by: str | Collection[str] | None = None,
+    ) -> list[SimOrder]:
+        """Orders matching every filter given. ``...After`` is inclusive, ``...Before`` exclusive;
+        sorted by (lastUpdatedTime if a lastUpdated filter is given else createdTime, orderId)."""
+        for name, value in (
+            ("created_after", created_after),
+            ("created_before", created_before),
+            ("last_updated_after", last_updated_after),
+            ("last_updated_before", last_updated_before),
+        ):
+            _aware(name, value)
+        if last_updated_after is not None or last_updated_before is not None:
+            index, lo, hi = self._by_updated, last_updated_after, last_updated_before
+        else:
+            index, lo, hi = self._by_created, created_after, created_before
+        start = bisect.bisect_left(index, (lo,)) if lo is not None else 0
+        end = bisect.bisect_left(index, (hi,)) if hi is not None else len(index)
+        statuses = set(fulfillment_statuses) if fulfillment_statuses else None
+        if statuses:
+            unknown = statuses - set(V2026_TO_V0)
+            if unknown:
+                raise ValueError(f"unknown fulfillment statuses: {sorted(unknown)}")
+        markets = set(marketplace_ids) if marketplace_ids else None
+        if isinstance(fulfilled_by, str):
+            fulfilled_by = {fulfilled_by}
+        channels = set(fulfilled_by) if fulfilled_by else None
+        out: list[SimOrder] = []
+        orders = self._orders
+        for _, order_id in index[start:end]:
+            order = orders[order_id]
+            if statuses is not None and order.status not in statuses:
+                continue
+            if markets is not None and order.marketplace_id not in markets:
+                continue
+            if channels is not None and order.fulfilled_by not in channels:
+                continue
+            if created_after is not None and order.created_time < created_after:
+                continue
+            if created_before is not None and order.created_time >= created_before:
+                continue
+            out.append(order)
+        return out
+
+    def truth(
+        self, *, last_updated_after: datetime | None = None, last_updated_before: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every order's true state as a v2026 Order (all includedData but BUYER/RECIPIENT), by orderId."""
+        orders = self.search(last_updated_after=last_updated_after, last_updated_before=last_updated_before)
+        orders.sort(key=lambda o: o.order_id)
+        return [self.render_v2026(o, TRUTH_INCLUDED_DATA) for o in orders]
+
+    # ------------------------------------------------------------------ generation
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("the world's clock must return timezone-aware datetimes")
+        return _trunc_ms(now.astimezone(UTC))
+
+    @staticmethod
+    def _uuid(rng: random.Random) -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    def _make_catalogue(self) -> list[_Product]:
+        rng = self._rng
+        products: list[_Product] = []
+        asins: set[str] = set()
+        for n in range(150):
+            adjective = rng.choice(PRODUCT_ADJECTIVES)
+            noun, code = rng.choice(PRODUCT_NOUNS)
+            colour, colour_code = rng.choice(PRODUCT_VARIANTS)
+            asin = "B0" + "".join(rng.choices(_ALNUM, k=8))
+            while asin in asins:
+                asin = "B0" + "".join(rng.choices(_ALNUM, k=8))
+            asins.add(asin)
+            price = (
+                Decimal(rng.randrange(6, 120)) + Decimal("0.99")
+                if rng.random() < 0.8
+                else Decimal(rng.randrange(8, 60))
+            )
+            products.append(
+                _Product(asin, f"{code}-{colour_code}-{n:03d}", f"{adjective} {noun}, {colour}", price)
+            )
+        return products
+
+    def _money(self, amount: Decimal, currency: str) -> Decimal:
+        places = CURRENCY_DECIMALS.get(currency, 2)
+        return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+    def _fmt(self, amount: Decimal, currency: str) -> dict[str, str]:
+        amount = self._money(amount, currency)
+        if amount == 0:
+            amount = abs(amount)
+        return {"amount": str(amount), "currencyCode": currency}
+
+    def _fmt_v0(self, amount: Decimal, currency: str) -> dict[str, str]:
+        money = self._fmt(amount, currency)
+        return {"CurrencyCode": money["currencyCode"], "Amount": money["amount"]}
+
+    def _new_order_id(self, country: str) -> str:
+        rng = self._rng
+        prefixes = ORDER_ID_PREFIXES[country]
+        while True:
+            order_id = f"{rng.choice(prefixes)}-{rng.randrange(10**7):07d}-{rng.randrange(10**7):07d}"
+            if order_id not in self._orders:
+                return order_id
+
+    def _new_item_id(self) -> str:
+        while True:
+            item_id = str(self._rng.randrange(10**13, 10**14))
+            if item_id not in self._item_ids:
+                self._item_ids.add(item_id)
+                return item_id
+
+    def _new_buyer(self, country: str, business: bool) -> SimBuyer:
+        rng = self._rng
+        domain, phone_prefix, cities = COUNTRIES[country]
+        city, state, postal = rng.choice(cities)
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        email = "".join(rng.choices(string.ascii_lowercase + string.digits, k=15)) + "@" + domain
+        company = rng.choice(COMPANIES) if business else None
+        return SimBuyer(
+            name=name,
+            email=email,
+            company=company,
+            po_number=f"PO-{rng.randrange(10**6):06d}" if business and rng.random() < 0.6 else None,
+            line1=f"{rng.randrange(1, 999)} {rng.choice(STREETS)}",
+            line2=f"Unit {rng.randrange(1, 99)}" if rng.random() < 0.2 else None,
+            city=city,
+            state=state,
+            postal_code=_fill(rng, postal),
+            country=country,
+            phone=f"{phone_prefix}{rng.randrange(100):02d}",
+            address_type="COMMERCIAL" if business else "RESIDENTIAL",
+        )
+
+    def _new_items(
+        self, currency: str, country: str, fulfilled_by: str, prime: bool, business: bool
+    ) -> list[SimItem]:
+        rng = self._rng
+        count = rng.choices((1, 2, 3, 4), weights=(70, 20, 7, 3))[0]
+        picked: list[_Product] = []
+        while len(picked) < count:
+            product = rng.choices(self._catalogue, cum_weights=self._cat_cum)[0]
+            if product not in picked:
+                picked.append(product)
+        factor = CURRENCY_FACTOR[currency]
+        rate = TAX_RATE[country]
+        items = []
+        for product in picked:
+            quantity = rng.choices((1, 2, 3, 4, 5), weights=(75, 15, 5, 3, 2))[0]
+            unit = product.usd_price * factor * (Decimal("0.95") if business else 1)
+            if currency == "JPY":
+                unit = (unit / 10).quantize(Decimal(1)) * 10
+            unit = self._money(unit, currency)
+            line = unit * quantity
+            free_shipping = prime or (fulfilled_by == "AMAZON" and rng.random() < 0.7) or rng.random() < 0.4
+            shipping = (
+                _ZERO
+                if free_shipping
+                else self._money(Decimal(rng.choice(("3.99", "4.99", "5.99"))) * factor, currency)
+            )
+            discount = _ZERO
+            promotions: tuple[str, ...] = ()
+            if rng.random() < 0.12:
+                promotions = (rng.choice(PROMOTION_IDS),)
+                discount = self._money(line * Decimal("0.10"), currency)
+            condition = ("NEW", "NEW")
+            roll = rng.random()
+            if roll < 0.04:
+                condition = ("USED", rng.choice(("VERY_GOOD", "GOOD", "ACCEPTABLE")))
+            elif roll < 0.06:
+                condition = ("REFURBISHED", "REFURBISHED")
+            items.append(
+                SimItem(
+                    order_item_id=self._new_item_id(),
+                    asin=product.asin,
+                    sku=product.sku,
+                    title=product.title,
+                    quantity=quantity,
+                    unit_price=unit,
+                    item_tax=self._money((line - discount) * rate, currency),
+                    shipping_price=shipping,
+                    shipping_tax=self._money(shipping * rate, currency),
+                    promotion_discount=discount,
+                    promotion_ids=promotions,
+                    condition=condition,
+                    is_gift=rng.random() < 0.03,
+                    points=int(line / 100) if currency == "JPY" else 0,
+                )
+            )
+        return items
+
+    def _new_order(self, created: datetime) -> SimOrder:
+        """A fresh Pending (or PendingAvailability) order created at ``created``."""
+        rng = self._rng
+        marketplace_id = rng.choices(self.marketplace_ids, cum_weights=self._mp_cum)[0]
+        name, currency, country = self._marketplaces[marketplace_id]
+        fulfilled_by = "AMAZON" if rng.random() < 0.6 else "MERCHANT"
+        order_id = self._new_order_id(country)
+        programs: list[str] = []
+        preorder = rng.random() < 0.015
+        business = rng.random() < 0.07
+        prime = rng.random() < (0.55 if fulfilled_by == "AMAZON" else 0.08)
+        premium = rng.random() < 0.03
+        if business:
+            programs.append("AMAZON_BUSINESS")
+        if premium:
+            programs.append("PREMIUM")
+        if preorder:
+            programs.append("PREORDER")
+        if prime:
+            programs.append("PRIME")
+        if premium:
+            level = rng.choice(("NEXT_DAY", "SECOND_DAY"))
+        elif prime:
+            level = rng.choice(("NEXT_DAY", "SECOND_DAY", "STANDARD"))
+        else:
+            level = rng.choices(self._levels, cum_weights=self._level_cum)[0]
+        release = created + timedelta(days=rng.uniform(2, 20)) if preorder else None
+        base = release or created
+        handling = 1 if fulfilled_by == "AMAZON" else rng.choice((1, 2, 2, 3))
+        day0 = base.replace(hour=0, minute=0, second=0, microsecond=0)
+        tmin, tmax = _TRANSIT_DAYS[level]
+        ship_by = (base, day0 + timedelta(days=handling, hours=23, minutes=59, seconds=59))
+        deliver_by = (
+            day0 + timedelta(days=handling + tmin),
+            day0 + timedelta(days=handling + tmax, hours=23, minutes=59, seconds=59),
+        )
+        payment = "Other"
+        if country == "JP" and fulfilled_by == "MERCHANT":
+            payment = rng.choices(("Other", "COD", "CVS"), weights=(88, 8, 4))[0]
+        replaced = None
+        if self._orders and rng.random() < 0.005:
+            replaced = rng.choice(self._recent_ids())
+        seller_order_id = order_id
+        if fulfilled_by == "MERCHANT" and rng.random() < 0.3:
+            seller_order_id = f"SO-{rng.randrange(10**7):07d}"
+        return SimOrder(
+            order_id=order_id,
+            marketplace_id=marketplace_id,
+            marketplace_name=name,
+            currency=currency,
+            country=country,
+            fulfilled_by=fulfilled_by,
+            v0_status="PendingAvailability" if preorder else "Pending",
+            created_time=created,
+            last_updated_time=created,
+            order_type="Preorder" if preorder else "StandardOrder",
+            programs=tuple(programs),
+            service_level=level,
+            ship_by=ship_by,
+            deliver_by=deliver_by,
+            items=self._new_items(currency, country, fulfilled_by, prime, business),
+            buyer=self._new_buyer(country, business),
+            seller_order_id=seller_order_id,
+            payment_method=payment,
+            replaced_order_id=replaced,
+            release_time=release,
+        )
+
+    def _recent_ids(self) -> list[str]:
+        ids = list(itertools.islice(reversed(self._orders), 50))
+        return ids
+
+    def _simulate(self, order: SimOrder, now: datetime) -> None:
+        """Play an order's life from creation up to ``now`` (generation only)."""
+        rng = self._rng
+
+        def at(start: datetime, low_s: float, high_s: float) -> datetime:
+            return _trunc_ms(start + timedelta(seconds=rng.uniform(low_s, high_s)))
+
+        t = order.created_time
+        if order.release_time is not None:
+            release = _trunc_ms(order.release_time)
+            if release > now:
+                return
+            self._release(order, release)
+            t = release
+        if order.payment_method == "CVS":
+            paid = at(t, 86_400, 4 * 86_400)
+        else:
+            paid = _trunc_ms(t + timedelta(seconds=60 + min(rng.expovariate(1 / 1800), 6 * 3600)))
+        if rng.random() < 0.012:
+            cancel_at = at(t, 30, (paid - t).total_seconds())
+            if cancel_at <= now:
+                self._cancel(order, cancel_at, "AMAZON", "Payment not authorized")
+            return
+        if paid > now:
+            return
+        self._pay(order, paid)
+        amazon = order.fulfilled_by == "AMAZON"
+        if amazon and rng.random() < 0.004:
+            when = at(paid, 3600, 48 * 3600)
+            if when <= now:
+                self._unfulfillable(order, when)
+            return
+        delay = rng.uniform(2 * 3600, 30 * 3600) if amazon else rng.uniform(4 * 3600, 60 * 3600)
+        ship_at = _trunc_ms(paid + timedelta(seconds=delay))
+        roll = rng.random()
+        if roll < 0.035:
+            requested = at(paid, 60, delay * 0.7)
+            if requested > now:
+                return
+            self._request_cancel(order, requested, rng.choice(BUYER_CANCEL_REASONS))
+            if rng.random() < 0.8:
+                cancelled = at(requested, 600, 12 * 3600)
+                if cancelled <= now:
+                    self._cancel(
+                        order, cancelled, "AMAZON" if amazon else "MERCHANT", "Buyer requested cancellation"
+                    )
+                return
+            ship_at = max(ship_at, requested + timedelta(hours=1))
+        elif roll < 0.045:
+            cancelled = at(paid, 3600, delay)
+            if cancelled <= now:
+                self._cancel(order, cancelled, "AMAZON" if amazon else "MERCHANT", "Out of stock")
+            return
+        if ship_at > now:
+            return
+        units = sum(i.quantity for i in order.items)
+        if units > 1 and rng.random() < 0.2:
+            self._ship(order, ship_at, self._partial_split(order), invoice=False)
+            ship_at = at(ship_at, 12 * 3600, 72 * 3600)
+            if ship_at > now:
+                return
+        invoice = not amazon and rng.random() < 0.04
+        self._ship(order, ship_at, None, invoice=invoice)
+        if invoice:
+            confirmed = at(ship_at, 6 * 3600, 5 * 86_400)
+            if confirmed > now:
+                return
+            self._confirm_invoice(order, confirmed)
+            ship_at = confirmed
+        if order.packages:
+            delivered = at(ship_at, 86_400, 6 * 86_400)
+            if delivered <= now:
+                self._deliver(order, delivered)
+
+    # ------------------------------------------------------------------ transitions
+
+    def _touch(self, order: SimOrder, when: datetime) -> None:
+        order.last_updated_time = when
+
+    def _release(self, order: SimOrder, when: datetime) -> None:
+        order.v0_status = "Pending"
+        self._touch(order, when)
+
+    def _pay(self, order: SimOrder, when: datetime) -> None:
+        order.v0_status = "Unshipped"
+        if order.fulfilled_by == "AMAZON":
+            order.shipment_id = "".join(self._rng.choices(string.ascii_letters + string.digits, k=9))
+        self._touch(order, when)
+
+    def _unfulfillable(self, order: SimOrder, when: datetime) -> None:
+        order.v0_status = "Unfulfillable"
+        self._touch(order, when)
+
+    def _request_cancel(self, order: SimOrder, when: datetime, reason: str) -> None:
+        for item in order.items:
+            item.cancel_requested = True
+            item.cancel_reason = reason
+        self._touch(order, when)
+
+    def _cancel(self, order: SimOrder, when: datetime, by: str, reason: str) -> None:
+        order.v0_status = "Canceled"
+        order.cancelled_by = by
+        order.cancel_reason = reason
+        self._touch(order, when)
+
+    def _partial_split(self, order: SimOrder) -> dict[str, int]:
+        """Units to ship first when an order ships in two parts."""
+        if len(order.items) > 1:
+            first = order.items[: len(order.items) // 2 or 1]
+            return {i.order_item_id: i.quantity for i in first}
+        item = order.items[0]
+        return {item.order_item_id: max(1, item.quantity // 2)}
+
+    def _ship(
+        self, order: SimOrder, when: datetime, units: Mapping[str, int] | None, *, invoice: bool
+    ) -> None:
+        """Ship ``units`` per item id (None: everything left)."""
+        shipped: list[tuple[str, int]] = []
+        for item in order.items:
+            left = item.quantity - item.shipped
+            n = left if units is None else min(left, units.get(item.order_item_id, 0))
+            if n > 0:
+                item.shipped += n
+                shipped.append((item.order_item_id, n))
+        if order.fulfilled_by == "MERCHANT" and shipped:
+            rng = self._rng
+            carrier, service, pattern = rng.choice(CARRIERS[order.country])
+            order.packages.append(
+                SimPackage(
+                    reference_id=str(rng.randrange(10**9, 10**10)),
+                    carrier=carrier,
+                    shipping_service=service,
+                    tracking_number=_fill(rng, pattern),
+                    created_time=when,
+                    ship_time=when,
+                    status="IN_TRANSIT",
+                    detailed_status="PICKED_UP",
+                    items=tuple(shipped),
+                )
+            )
+        if all(i.shipped == i.quantity for i in order.items):
+            order.v0_status = "InvoiceUnconfirmed" if invoice else "Shipped"
+        else:
+            order.v0_status = "PartiallyShipped"
+        self._touch(order, when)
+
+    def _confirm_invoice(self, order: SimOrder, when: datetime) -> None:
+        order.v0_status = "Shipped"
+        self._touch(order, when)
+
+    def _deliver(self, order: SimOrder, when: datetime) -> None:
+        for package in order.packages:
+            if package.status != "DELIVERED":
+                package.status = "DELIVERED"
+                package.detailed_status = "DELIVERED"
+        self._touch(order, when)
+
+    # ------------------------------------------------------------------ evolution
+
+    def advance(self, *, new_orders: int = 5, changes: int = 20) -> list[Change]:
+        """Move the world on: ``new_orders`` new orders and up to ``changes`` changes to existing ones.
+
+        Every change is stamped with a lastUpdatedTime no later than the clock's now, after every
+        stamp of earlier calls and strictly after the order's previous lastUpdatedTime; each order
+        changes at most once per call. Returns the changes sorted by time.
+        """
+        now = self._now()
+        floor = max(self._high_water, now - self.change_spread)
+        room_ms = int((now - floor) / _MS)
+        if room_ms < 1:
+            return []
+        rng = self._rng
+
+        def stamp() -> datetime:
+            return floor + _MS * rng.randint(1, room_ms)
+
+        result: list[Change] = []
+        candidates = [o for o in self._orders.values() if self._next_moves(o)]
+        for order in rng.sample(candidates, min(changes, len(candidates))):
+            when = stamp()
+            old = order.last_updated_time
+            change = self._apply_move(order, when, rng.choice(self._next_moves(order)))
+            self._reindex(order, old)
+            change.summary = self._summary(order)
+            result.append(change)
+        for _ in range(new_orders):
+            created = stamp()
+            order = self._new_order(created)
+            self._orders[order.order_id] = order
+            bisect.insort(self._by_created, (order.created_time, order.order_id))
+            bisect.insort(self._by_updated, (order.last_updated_time, order.order_id))
+            result.append(
+                Change(order.order_id, "created", created, "NewOrder", summary=self._summary(order))
+            )
+        result.sort(key=lambda c: (c.time, c.order_id))
+        if result:
+            self._high_water = max(self._high_water, result[-1].time)
+        return result
+
+    def _reindex(self, order: SimOrder, old: datetime) -> None:
+        index = self._by_updated
+        pos = bisect.bisect_left(index, (old, order.order_id))
+        if pos < len(index) and index[pos] == (old, order.order_id):
+            del index[pos]
+        bisect.insort(index, (order.last_updated_time, order.order_id))
+
+    @staticmethod
+    def _next_moves(order: SimOrder) -> tuple[str, ...]:
+        status = order.v0_status
+        if status == "PendingAvailability":
+            return ("release",)
+        if status == "Pending":
+            return ("pay", "pay", "pay", "pay", "pay", "pay", "pay", "pay", "pay", "decline")
+        if status == "Unshipped":
+            requested = any(i.cancel_requested for i in order.items)
+            if requested:
+                return ("cancel", "cancel", "cancel", "ship")
+            moves = ["ship"] * 6 + ["request_cancel", "cancel"]
+            if sum(i.quantity for i in order.items) > 1:
+                moves += ["ship_part"] * 2
+            if order.fulfilled_by == "AMAZON":
+                moves.append("unfulfillable")
+            return tuple(moves)
+        if status == "PartiallyShipped":
+            return ("ship",)
+        if status == "InvoiceUnconfirmed":
+            return ("confirm_invoice",)
+        if status == "Shipped" and any(p.status != "DELIVERED" for p in order.packages):
+            return ("deliver",)
+        return ()
+
+    def _apply_move(self, order: SimOrder, when: datetime, move: str) -> Change:
+        rng = self._rng
+        oid = order.order_id
+        if move == "release":
+            self._release(order, when)
+            return Change(oid, "status", when, "PreorderReleased")
+        if move == "pay":
+            self._pay(order, when)
+            return Change(oid, "status", when, "PaymentAuthorized", "Created" if order.shipment_id else None)
+        if move == "decline":
+            self._cancel(order, when, "AMAZON", "Payment not authorized")
+            return Change(oid, "cancelled", when, "PaymentDeclined")
+        if move == "request_cancel":
+            self._request_cancel(order, when, rng.choice(BUYER_CANCEL_REASONS))
+            return Change(oid, "cancel_request", when, "Buyer Requested Cancel")
+        if move == "cancel":
+            requested = any(i.cancel_requested for i in order.items)
+            by = "AMAZON" if order.fulfilled_by == "AMAZON" else "MERCHANT"
+            self._cancel(order, when, by, "Buyer requested cancellation" if requested else "Out of stock")
+            fba = "Cancelled" if order.shipment_id else None
+            return Change(oid, "cancelled", when, "OrderCanceled", fba)
+        if move == "unfulfillable":
+            self._unfulfillable(order, when)
+            return Change(oid, "status", when, "Unfulfillable")
+        if move in ("ship", "ship_part"):
+            units = self._partial_split(order) if move == "ship_part" else None
+            invoice = units is None and order.fulfilled_by == "MERCHANT" and rng.random() < 0.04
+            self._ship(order, when, units, invoice=invoice)
+            return Change(oid, "shipped", when, "OrderShipped")
+        if move == "confirm_invoice":
+            self._confirm_invoice(order, when)
+            return Change(oid, "status", when, "InvoiceConfirmed")
+        if move == "deliver":
+            self._deliver(order, when)
+            return Change(oid, "delivered", when, "PackageDelivered")
+        raise ValueError(f"unknown move {move!r}")
+
+    # ------------------------------------------------------------------ v2026 rendering
+
+    def render_v2026(self, order: SimOrder, included_data: Collection[str] = ()) -> dict[str, Any]:
+        """An Order of orders_2026-01-01: basic order and item data plus each includedData section."""
+        inc = set(included_data)
+        unknown = inc - set(INCLUDED_DATA)
+        if unknown:
+            raise ValueError(f"unknown includedData values: {sorted(unknown)}")
+        cur = order.currency
+        out: dict[str, Any] = {
+            "orderId": order.order_id,
+            "orderAliases": [{"aliasId": order.seller_order_id, "aliasType": "SELLER_ORDER_ID"}],
+            "createdTime": iso(order.created_time),
+            "lastUpdatedTime": iso(order.last_updated_time),
+            "programs": list(order.programs),
+        }
+        if order.replaced_order_id:
+            out["associatedOrders"] = [
+                {"orderId": order.replaced_order_id, "associationType": "REPLACEMENT_ORIGINAL_ID"}
+            ]
+        out["salesChannel"] = {
+            "channelName": "AMAZON",
+            "marketplaceId": order.marketplace_id,
+            "marketplaceName": order.marketplace_name,
+        }
+        buyer = order.buyer
+        merchant = order.fulfilled_by == "MERCHANT"
+        if "BUYER" in inc:
+            data: dict[str, str] = {"buyerName": buyer.name}
+            if merchant:
+                data["buyerEmail"] = buyer.email
+            if buyer.company:
+                data["buyerCompanyName"] = buyer.company
+            if buyer.po_number:
+                data["buyerPurchaseOrderNumber"] = buyer.po_number
+            out["buyer"] = data
+        if "RECIPIENT" in inc and order.v0_status in _ADDRESS_STATUSES:
+            address: dict[str, Any] = {"name": buyer.name}
+            if buyer.company:
+                address["companyName"] = buyer.company
+            address["addressLine1"] = buyer.line1
+            if buyer.line2:
+                address["addressLine2"] = buyer.line2
+            address.update(
+                city=buyer.city,
+                stateOrRegion=buyer.state,
+                postalCode=buyer.postal_code,
+                countryCode=buyer.country,
+            )
+            if merchant:
+                address["phone"] = buyer.phone
+            address["addressType"] = buyer.address_type
+            out["recipient"] = {"deliveryAddress": address}
+        if "PROCEEDS" in inc and order.priced:
+            items = order.items
+            breakdowns = [
+                ("ITEM", sum((i.item_price for i in items), _ZERO)),
+                ("SHIPPING", sum((i.shipping_price for i in items), _ZERO)),
+                ("TAX", sum((i.item_tax + i.shipping_tax for i in items), _ZERO)),
+                ("DISCOUNT", -sum((i.promotion_discount for i in items), _ZERO)),
+            ]
+            out["proceeds"] = {
+                "grandTotal": self._fmt(order.total, cur),
+                "breakdowns": [{"type": t, "subtotal": self._fmt(v, cur)} for t, v in breakdowns],
+            }
+        if "PAYMENT" in inc and order.priced and order.payment_method != "Other":
+            out["payment"] = {
+                "paymentExecutions": [
+                    {
+                        "paymentMethod": _PAYMENT_DETAILS[order.payment_method],
+                        "paymentAmount": self._fmt(order.total, cur),
+                    }
+                ]
+            }
+        if "FULFILLMENT" in inc:
+            out["fulfillment"] = {
+                "fulfillmentStatus": order.status,
+                "fulfilledBy": order.fulfilled_by,
+                "fulfillmentServiceLevel": order.service_level,
+                "shipByWindow": {
+                    "earliestDateTime": iso(order.ship_by[0]),
+                    "latestDateTime": iso(order.ship_by[1]),
+                },
+                "deliverByWindow": {
+                    "earliestDateTime": iso(order.deliver_by[0]),
+                    "latestDateTime": iso(order.deliver_by[1]),
+                },
+            }
+        out["orderItems"] = [self._render_item_v2026(order, item, inc) for item in order.items]
+        if "PACKAGES" in inc and merchant and order.packages:
+            out["packages"] = [
+                {
+                    "packageReferenceId": p.reference_id,
+                    "createdTime": iso(p.created_time),
+                    "packageStatus": {"status": p.status, "detailedStatus": p.detailed_status},
+                    "carrier": p.carrier,
+                    "shipTime": iso(p.ship_time),
+                    "shippingService": p.shipping_service,
+                    "trackingNumber": p.tracking_number,
+                    "packageItems": [{"orderItemId": item_id, "quantity": qty} for item_id, qty in p.items],
+                }
+                for p in order.packages
+            ]
+        return out
+
+    def _render_item_v2026(self, order: SimOrder, item: SimItem, inc: set[str]) -> dict[str, Any]:
+        cur = order.currency
+        product: dict[str, Any] = {
+            "asin": item.asin,
+            "title": item.title,
+            "sellerSku": item.sku,
+            "condition": {"conditionType": item.condition[0], "conditionSubtype": item.condition[1]},
+        }
+        priced = order.priced
+        if priced:
+            product["price"] = {"unitPrice": self._fmt(item.unit_price, cur)}
+            if "AMAZON_BUSINESS" in order.programs:
+                product["price"]["priceDesignation"] = "BUSINESS_PRICE"
+        out: dict[str, Any] = {
+            "orderItemId": item.order_item_id,
+            "quantityOrdered": item.quantity,
+            "product": product,
+        }
+        if "PROCEEDS" in inc and priced:
+            out["proceeds"] = {
+                "proceedsTotal": self._fmt(item.total, cur),
+                "breakdowns": [
+                    {"type": "ITEM", "subtotal": self._fmt(item.item_price, cur)},
+                    {"type": "SHIPPING", "subtotal": self._fmt(item.shipping_price, cur)},
+                    {
+                        "type": "TAX",
+                        "subtotal": self._fmt(item.item_tax + item.shipping_tax, cur),
+                        "detailedBreakdowns": [
+                            {"subtype": "ITEM", "value": self._fmt(item.item_tax, cur)},
+                            {"subtype": "SHIPPING", "value": self._fmt(item.shipping_tax, cur)},
+                        ],
+                    },
+                    {
+                        "type": "DISCOUNT",
+                        "subtotal": self._fmt(-item.promotion_discount, cur),
+                        "detailedBreakdowns": [
+                            {"subtype": "ITEM", "value": self._fmt(-item.promotion_discount, cur)}
+                        ],
+                    },
+                ],
+            }
+        if "EXPENSE" in inc and priced and item.points:
+            out["expense"] = {
+                "pointsCost": {
+                    "pointsGranted": {
+                        "pointsNumber": item.points,
+                        "pointsMonetaryValue": self._fmt(Decimal(item.points), cur),
+                    }
+                }
+            }
+        if "PROMOTION" in inc and priced and item.promotion_ids:
+            out["promotion"] = {"breakdowns": [{"promotionId": p} for p in item.promotion_ids]}
+        if "CANCELLATION" in inc and (item.cancel_requested or order.v0_status == "Canceled"):
+            cancellation: dict[str, Any] = {}
+            if item.cancel_requested:
+                cancellation["cancellationRequest"] = {
+                    "requester": "BUYER",
+                    "cancelReason": item.cancel_reason,
+                }
+            if order.v0_status == "Canceled":
+                cancellation["cancellationExecution"] = {
+                    "cancelledBy": order.cancelled_by,
+                    "cancelReason": order.cancel_reason,
+                }
+            out["cancellation"] = cancellation
+        if "FULFILLMENT" in inc:
+            fulfillment: dict[str, Any] = {
+                "quantityFulfilled": item.shipped,
+                "quantityUnfulfilled": order.item_unshipped(item),
+            }
+            if item.is_gift and priced:
+                fulfillment["packing"] = {"giftOption": {"giftWrapLevel": "STANDARD"}}
+            out["fulfillment"] = fulfillment
+        if "TAX" in inc and order.country == "US":
+            out["tax"] = {
+                "taxCollections": [
+                    {"model": "MARKETPLACE_FACILITATOR", "responsibleParty": "Amazon Services, Inc."}
+                ]
+            }
+        return out
+
+    # ------------------------------------------------------------------ v0 rendering
+
+    def render_v0_order(self, order: SimOrder) -> dict[str, Any]:
+        """A v0 Order (without the restricted BuyerInfo and ShippingAddress)."""
+        programs = order.programs
+        out: dict[str, Any] = {
+            "AmazonOrderId": order.order_id,
+            "SellerOrderId": order.seller_order_id,
+            "PurchaseDate": iso(order.created_time),
+            "LastUpdateDate": iso(order.last_updated_time),
+            "OrderStatus": order.v0_status,
+            "FulfillmentChannel": order.fulfillment_channel,
+            "SalesChannel": order.marketplace_name,
+            "ShipServiceLevel": SERVICE_LEVELS[order.service_level][1],
+        }
+        if order.priced:
+            out["OrderTotal"] = self._fmt_v0(order.total, order.currency)
+        out.update(
+            {
+                "NumberOfItemsShipped": order.units_shipped,
+                "NumberOfItemsUnshipped": order.units_unshipped,
+                "PaymentMethod": order.payment_method,
+                "PaymentMethodDetails": [_PAYMENT_DETAILS[order.payment_method]],
+                "MarketplaceId": order.marketplace_id,
+                "ShipmentServiceLevelCategory": SERVICE_LEVELS[order.service_level][0],
+                "OrderType": order.order_type,
+                "EarliestShipDate": iso(order.ship_by[0]),
+                "LatestShipDate": iso(order.ship_by[1]),
+                "EarliestDeliveryDate": iso(order.deliver_by[0]),
+                "LatestDeliveryDate": iso(order.deliver_by[1]),
+                "IsBusinessOrder": "AMAZON_BUSINESS" in programs,
+                "IsPrime": "PRIME" in programs,
+                "IsPremiumOrder": "PREMIUM" in programs,
+                "IsGlobalExpressEnabled": False,
+                "IsReplacementOrder": order.replaced_order_id is not None,
+                "IsSoldByAB": False,
+                "IsIBA": False,
+                "IsISPU": False,
+                "IsAccessPointOrder": False,
+                "HasRegulatedItems": False,
+            }
+        )
+        if order.replaced_order_id:
+            out["ReplacedOrderId"] = order.replaced_order_id
+        return out
+
+    def render_v0_items(self, order: SimOrder) -> list[dict[str, Any]]:
+        """The v0 OrderItem list of an order (the server pages it)."""
+        cur = order.currency
+        out = []
+        for item in order.items:
+            data: dict[str, Any] = {
+                "ASIN": item.asin,
+                "SellerSKU": item.sku,
+                "OrderItemId": item.order_item_id,
+                "Title": item.title,
+                "QuantityOrdered": item.quantity,
+                "QuantityShipped": item.shipped,
+                "ProductInfo": {"NumberOfItems": "1"},
+            }
+            if order.priced:
+                data.update(
+                    {
+                        "ItemPrice": self._fmt_v0(item.item_price, cur),
+                        "ShippingPrice": self._fmt_v0(item.shipping_price, cur),
+                        "ItemTax": self._fmt_v0(item.item_tax, cur),
+                        "ShippingTax": self._fmt_v0(item.shipping_tax, cur),
+                        "ShippingDiscount": self._fmt_v0(_ZERO, cur),
+                        "ShippingDiscountTax": self._fmt_v0(_ZERO, cur),
+                        "PromotionDiscount": self._fmt_v0(item.promotion_discount, cur),
+                        "PromotionDiscountTax": self._fmt_v0(_ZERO, cur),
+                    }
+                )
+                if item.promotion_ids:
+                    data["PromotionIds"] = list(item.promotion_ids)
+                if item.points:
+                    data["PointsGranted"] = {
+                        "PointsNumber": item.points,
+                        "PointsMonetaryValue": self._fmt_v0(Decimal(item.points), cur),
+                    }
+                data["IsGift"] = "true" if item.is_gift else "false"
+            data["ConditionId"] = _CONDITION_V0[item.condition[0]]
+            data["ConditionSubtypeId"] = _SUBCONDITION_V0[item.condition[1]]
+            if order.country == "US":
+                data["TaxCollection"] = {
+                    "Model": "MarketplaceFacilitator",
+                    "ResponsibleParty": "Amazon Services, Inc.",
+                }
+            data["IsTransparency"] = False
+            data["SerialNumberRequired"] = False
+            if order.priced and "AMAZON_BUSINESS" in order.programs:
+                data["PriceDesignation"] = "BusinessPrice"
+            data["BuyerRequestedCancel"] = (
+                {"IsBuyerRequestedCancel": "true", "BuyerCancelReason": item.cancel_reason}
+                if item.cancel_requested
+                else {"IsBuyerRequestedCancel": "false"}
+            )
+            out.append(data)
+        return out
+
+    def render_v0_buyer_info(self, order: SimOrder) -> dict[str, Any]:
+        """v0 OrderBuyerInfo (restricted: the server answers it only with an RDT)."""
+        buyer = order.buyer
+        out: dict[str, Any] = {"AmazonOrderId": order.order_id, "BuyerName": buyer.name}
+        if order.fulfilled_by == "MERCHANT":
+            out["BuyerEmail"] = buyer.email
+        if buyer.po_number:
+            out["PurchaseOrderNumber"] = buyer.po_number
+        return out
+
+    def render_v0_address(self, order: SimOrder) -> dict[str, Any]:
+        """v0 OrderAddress (restricted: the server answers it only with an RDT)."""
+        buyer = order.buyer
+        out: dict[str, Any] = {"AmazonOrderId": order.order_id}
+        if buyer.company:
+            out["BuyerCompanyName"] = buyer.company
+        if order.v0_status in _ADDRESS_STATUSES:
+            address: dict[str, Any] = {"Name": buyer.name}
+            if buyer.company:
+                address["CompanyName"] = buyer.company
+            address["AddressLine1"] = buyer.line1
+            if buyer.line2:
+                address["AddressLine2"] = buyer.line2
+            address.update(
+                City=buyer.city,
+                StateOrRegion=buyer.state,
+                PostalCode=buyer.postal_code,
+                CountryCode=buyer.country,
+            )
+            if order.fulfilled_by == "MERCHANT":
+                address["Phone"] = buyer.phone
+            address["AddressType"] = "Commercial" if buyer.address_type == "COMMERCIAL" else "Residential"
+            out["ShippingAddress"] = address
+        return out
+
+    # ------------------------------------------------------------------ notifications
+
+    def _summary(self, order: SimOrder) -> dict[str, Any]:
+        """The ORDER_CHANGE Summary of an order's current state."""
+        items = []
+        mixed = len({i.shipped == i.quantity for i in order.items}) > 1
+        for item in order.items:
+            entry: dict[str, Any] = {
+                "OrderItemId": item.order_item_id,
+                "SellerSKU": item.sku,
+                "SupplySourceId": None,
+                "Quantity": item.quantity,
+                "QuantityShipped": item.shipped,
+                "IsBuyerRequestedCancel": item.cancel_requested,
+            }
+            if mixed:
+                entry["OrderItemStatus"] = "Shipped" if item.shipped == item.quantity else "Unshipped"
+            items.append(entry)
+        programs = [_NOTIFICATION_PROGRAMS[p] for p in order.programs if p in _NOTIFICATION_PROGRAMS]
+        if order.replaced_order_id:
+            programs.append("Replacement")
+        return {
+            "MarketplaceId": order.marketplace_id,
+            "OrderStatus": order.v0_status,
+            "PurchaseDate": iso(order.created_time),
+            "DestinationPostalCode": order.buyer.postal_code,
+            "FulfillmentType": order.fulfillment_channel,
+            "OrderType": order.order_type,
+            "NumberOfItemsShipped": order.units_shipped,
+            "NumberOfItemsUnshipped": order.units_unshipped,
+            "EarliestShipDate": iso(order.ship_by[0]),
+            "LatestShipDate": iso(order.ship_by[1]),
+            "EarliestDeliveryDate": iso(order.deliver_by[0]),
+            "LatestDeliveryDate": iso(order.deliver_by[1]),
+            "OrderPrograms": programs,
+            "ShippingPrograms": [],
+            "OrderItems": items,
+        }
+
+    def _envelope(self, notification_type: str, when: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+        stamp = iso(when)
+        return {
+            "NotificationVersion": "1.0",
+            "NotificationType": notification_type,
+            "PayloadVersion": "1.0",
+            "EventTime": stamp,
+            "Payload": payload,
+            "NotificationMetadata": {
+                "ApplicationId": self.application_id,
+                "SubscriptionId": self.subscription_ids[notification_type],
+                "PublishTime": stamp,
+                "NotificationId": str(self._uuid(self._msg_rng)),
+            },
+        }
+
+    def _order_change(
+        self,
+        seller_id: str,
+        order_id: str,
+        change_type: str,
+        reason: str,
+        when: datetime,
+        summary: dict[str, Any],
+    ) -> dict[str, Any]:
+        return self._envelope(
+            "ORDER_CHANGE",
+            when,
+            {
+                "OrderChangeNotification": {
+                    "NotificationLevel": "OrderLevel",
+                    "SellerId": seller_id,
+                    "AmazonOrderId": order_id,
+                    "OrderChangeType": change_type,
+                    "OrderChangeTrigger": {"TimeOfOrderChange": iso(when), "ChangeReason": reason},
+                    "Summary": summary,
+                }
+            },
+        )
+
+    def messages_for(self, change: Change) -> list[dict[str, Any]]:
+        """Notification bodies for one change: an ORDER_CHANGE, plus FBA_OUTBOUND_SHIPMENT_STATUS when an
+        AFN order's shipment was created or cancelled. Each has a fresh NotificationId."""
+        order = self._orders[change.order_id]
+        summary = change.summary or self._summary(order)
+        change_type = "BuyerRequestedChange" if change.kind == "cancel_request" else "OrderStatusChange"
+        messages = [
+            self._order_change(
+                self.seller_id, order.order_id, change_type, change.reason, change.time, summary
+            )
+        ]
+        if change.fba_shipment_status and order.shipment_id:
+            messages.append(
+                self._envelope(
+                    "FBA_OUTBOUND_SHIPMENT_STATUS",
+                    change.time,
+                    {
+                        "FBAOutboundShipmentStatusNotification": {
+                            "SellerId": self.seller_id,
+                            "AmazonOrderId": order.order_id,
+                            "AmazonShipmentId": order.shipment_id,
+                            "ShipmentStatus": change.fba_shipment_status,
+                        }
+                    },
+                )
+            )
+        return messages
+
+    def foreign_seller_messages(self, n: int) -> list[dict[str, Any]]:
+        """Valid ORDER_CHANGE bodies that belong to another seller (a shared queue's noise)."""
+        rng = self._msg_rng
+        now = self._now()
+        out = []
+        for _ in range(n):
+            order_id = f"{rng.randrange(100, 1000)}-{rng.randrange(10**7):07d}-{rng.randrange(10**7):07d}"
+            when = now - _MS * rng.randrange(1, 1000)
+            summary = {
+                "MarketplaceId": self.marketplace_ids[0],
+                "OrderStatus": "Unshipped",
+                "PurchaseDate": iso(when - timedelta(hours=2)),
+                "DestinationPostalCode": None,
+                "FulfillmentType": "MFN",
+                "OrderType": "StandardOrder",
+                "NumberOfItemsShipped": 0,
+                "NumberOfItemsUnshipped": 1,
+                "OrderItems": [
+                    {
+                        "OrderItemId": str(rng.randrange(10**13, 10**14)),
+                        "SellerSKU": "FOREIGN-SKU-1",
+                        "SupplySourceId": None,
+                        "Quantity": 1,
+                        "QuantityShipped": 0,
+                    }
+                ],
+            }
+            out.append(
+                self._order_change(
+                    FOREIGN_SELLER_ID, order_id, "OrderStatusChange", "PaymentAuthorized", when, summary
+                )
+            )
+        return out
+
+    def poison_messages(self, n: int) -> list[str]:
+        """Raw SQS bodies that are not valid notifications (each kind in turn)."""
+        order = next(iter(self._orders.values()), None)
+        if order is not None:
+            base = self._order_change(
+                self.seller_id,
+                order.order_id,
+                "OrderStatusChange",
+                "Poison",
+                order.last_updated_time,
+                self._summary(order),
+            )
+        else:
+            base = self.foreign_seller_messages(1)[0]
+            base["Payload"]["OrderChangeNotification"]["SellerId"] = self.seller_id
+
+        def variant(mutate: Callable[[dict[str, Any]], Any]) -> str:
+            body = json.loads(json.dumps(base))
+            body["NotificationMetadata"]["NotificationId"] = str(self._uuid(self._msg_rng))
+            mutate(body)
+            return json.dumps(body)
+
+        def oc(body: dict[str, Any]) -> dict[str, Any]:
+            return body["Payload"]["OrderChangeNotification"]
+
+        full = json.dumps(base)
+        makers: list[Callable[[], str]] = [
+            lambda: full[: len(full) // 2],
+            lambda: variant(lambda b: b.update(EventTime=1764241538)),
+            lambda: variant(lambda b: b["NotificationMetadata"].pop("NotificationId")),
+            lambda: variant(lambda b: b.update(NotificationType="ORDER_TELEPORTED")),
+            lambda: variant(lambda b: oc(b).update(AmazonOrderId="../../etc/passwd")),
+            lambda: variant(lambda b: oc(b)["Summary"].update(OrderStatus="Teleported")),
+            lambda: variant(lambda b: oc(b)["Summary"].update(NumberOfItemsShipped="two")),
+            lambda: variant(lambda b: b.pop("Payload")),
+            lambda: "this is not JSON",
+            lambda: "[1, 2, 3]",
+            lambda: json.dumps(full[: len(full) // 3]),
+            lambda: "",
+        ]
+        return [makers[k % len(makers)]() for k in range(n)]
