@@ -14,9 +14,11 @@ The checkpoint (version 1) is a JSON object::
       "page_token": "..." | null,         # token of the NEXT page of the open window
       "window_pages": 0, "window_orders": 0,
       "window_ordered": true,             # pages so far came in ascending lastUpdatedTime
+      "window_restarts": 0,               # page-token restarts of the open window
       "last_committed_updated_time": "<ISO>" | null,  # newest lastUpdatedTime committed in the window
       "last_window_end": "<ISO>" | null,  # end of the last finished window
       "pages": 0, "orders": 0, "windows": 0, "restarts": 0,   # totals for this checkpoint
+      "covered_seconds": 0.0, "covered_orders": 0,            # finished windows (for the ETA)
       "backfill_start": "<ISO>", "backfill_end": "<ISO>", "done": false,   # backfill only
       "requested": {...}, "run_id": "...", "created_at": "<ISO>", "updated_at": "<ISO>"
     }
@@ -30,7 +32,8 @@ Rules:
 * A finished sweep window moves the cursor to its end minus ``lookback`` so late updates are caught;
   backfill windows are contiguous (the sweep catches what changes during a backfill).
 * An expired or rejected page token restarts the window at the last committed ``lastUpdatedTime``
-  minus ``epsilon`` when the pages arrived sorted by ``lastUpdatedTime``, else at the window start.
+  minus ``epsilon`` when the pages arrived sorted by ``lastUpdatedTime``, else at the window start
+  (halving the window from its second restart on, so it can finish before tokens expire).
 """
 
 from __future__ import annotations
@@ -153,12 +156,15 @@ def new_checkpoint(
         "window_pages": 0,
         "window_orders": 0,
         "window_ordered": True,
+        "window_restarts": 0,
         "last_committed_updated_time": None,
         "last_window_end": None,
         "pages": 0,
         "orders": 0,
         "windows": 0,
         "restarts": 0,
+        "covered_seconds": 0.0,
+        "covered_orders": 0,
         "requested": dict(requested or {}),
         "run_id": run_id,
         "created_at": iso(now),
@@ -253,6 +259,7 @@ def open_window(ckpt: dict[str, Any], window: Window, *, now: datetime) -> dict[
         window_pages=0,
         window_orders=0,
         window_ordered=True,
+        window_restarts=0,
         last_committed_updated_time=None,
         updated_at=iso(now),
     )
@@ -323,7 +330,10 @@ def close_window(ckpt: dict[str, Any], *, now: datetime, lookback: timedelta) ->
         window_orders=0,
         window_ordered=True,
         last_committed_updated_time=None,
+        window_restarts=0,
         windows=int(ckpt.get("windows", 0)) + 1,
+        covered_seconds=float(ckpt.get("covered_seconds", 0.0)) + (effective_end - start).total_seconds(),
+        covered_orders=int(ckpt.get("covered_orders", 0)) + int(ckpt.get("window_orders", 0)),
         updated_at=iso(now),
     )
     if out.get("mode") == "backfill" and effective_end >= to_utc(out["backfill_end"]):  # type: ignore[operator]
@@ -337,20 +347,31 @@ def restart_window(
     """After an expired/rejected page token: re-open the window from the last committed point.
 
     Only when every page so far came sorted by ``lastUpdatedTime`` is "everything older than the newest
-    committed order" known to be loaded; otherwise the whole window is read again (still idempotent).
+    committed order" known to be loaded; then the window restarts there. Otherwise (the API pages in
+    another order, e.g. by creation time) the window is read again from its start - still idempotent -
+    and, from the second restart of the same window on, its end is halved so that a window with fewer
+    pages can finish before its tokens expire; the cut-off part is the next window.
     """
     out = dict(ckpt)
     start = to_utc(ckpt["window_start"])
+    end = to_utc(ckpt["window_end"])
     last = to_utc(ckpt.get("last_committed_updated_time"))
-    assert start is not None
+    assert start is not None and end is not None
+    window_restarts = int(ckpt.get("window_restarts", 0)) + 1
     if last is not None and ckpt.get("window_ordered", True):
         start = max(start, last - epsilon)
+    elif window_restarts >= 2 and end - start > 2 * MIN_WINDOW:
+        end = start + (end - start) / 2
     out.update(
         window_start=iso(start),
+        window_end=iso(end),
         page_token=None,
+        window_pages=0,
+        window_orders=0,
         window_ordered=True,
         last_committed_updated_time=None,
         window_end_echoed=None,
+        window_restarts=window_restarts,
         restarts=int(ckpt.get("restarts", 0)) + 1,
         updated_at=iso(now),
     )
@@ -360,28 +381,37 @@ def restart_window(
 # --------------------------------------------------------------------------- progress
 
 
-def estimate_remaining_pages(ckpt: dict[str, Any], *, max_window: timedelta | None = None) -> int | None:
-    """Rough pages left: in the open window (by the share of its time range covered) plus later backfill
-    windows at the same density. ``None`` when there is nothing to go on yet."""
-    pages = int(ckpt.get("window_pages", 0))
+def estimate_remaining_pages(ckpt: dict[str, Any], *, page_size: int = 100) -> int | None:
+    """Rough pages left in the open window plus, for a backfill, in the windows after it.
+
+    Uses the share of the window's time range covered when pages come sorted by ``lastUpdatedTime``,
+    else the order density (orders per second of window) of the windows finished so far. ``None`` when
+    there is nothing to go on yet.
+    """
     start = to_utc(ckpt.get("window_start"))
     end = to_utc(ckpt.get("window_end"))
+    if start is None or end is None:
+        return 0
+    pages = int(ckpt.get("window_pages", 0))
+    orders = int(ckpt.get("window_orders", 0))
     last = to_utc(ckpt.get("last_committed_updated_time"))
-    if not ckpt.get("page_token") or start is None or end is None:
+    covered_s = float(ckpt.get("covered_seconds", 0.0))
+    density = int(ckpt.get("covered_orders", 0)) / covered_s if covered_s > 0 else None
+    in_window: float | None = None
+    if not ckpt.get("page_token"):
         in_window = 0.0
-    elif last is None or pages == 0 or not ckpt.get("window_ordered", True) or last <= start:
-        return None
-    else:
-        covered = (last - start) / (end - start)
+    elif ckpt.get("window_ordered", True) and last is not None and pages and last > start:
+        covered = min((last - start) / (end - start), 1.0)
         in_window = pages * (1 - covered) / max(covered, 1e-9)
+    elif density is not None:
+        expected = density * (end - start).total_seconds()
+        in_window = max(expected - orders, 0.0) / page_size + 1
+    if in_window is None:
+        return None
     later = 0.0
-    if ckpt.get("mode") == "backfill" and end is not None and ckpt.get("backfill_end"):
-        bf_end = to_utc(ckpt["backfill_end"])
-        bf_start = to_utc(ckpt.get("backfill_start"))
-        done_pages = int(ckpt.get("pages", 0))
-        if bf_end and bf_start and end < bf_end and last and last > bf_start:
-            density = done_pages / ((last - bf_start).total_seconds() or 1.0)
-            later = density * (bf_end - end).total_seconds()
+    bf_end = to_utc(ckpt.get("backfill_end"))
+    if ckpt.get("mode") == "backfill" and bf_end is not None and end < bf_end and density is not None:
+        later = density * (bf_end - end).total_seconds() / page_size
     return math.ceil(in_window + later)
 
 

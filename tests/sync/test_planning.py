@@ -138,7 +138,18 @@ def test_expired_token_restarts_whole_window_when_pages_were_unsorted():
         ckpt, updated_times=[T0 + H], next_token="u", echoed_end=None, now=T0, lookback=LOOKBACK
     )
     assert ckpt["window_ordered"] is False
-    assert plan.restart_window(ckpt, now=T0)["window_start"] == plan.iso(T0)
+    once = plan.restart_window(ckpt, now=T0)
+    assert (once["window_start"], once["window_end"]) == (plan.iso(T0), plan.iso(T0 + 5 * H))
+    assert once["window_pages"] == 0 and once["pages"] == 2
+    # A second restart of the same window halves it; the rest becomes the next window.
+    twice = plan.restart_window({**once, "window_ordered": False}, now=T0)
+    assert (twice["window_start"], twice["window_end"]) == (plan.iso(T0), plan.iso(T0 + 2.5 * H))
+    twice, done = plan.record_page(
+        twice, updated_times=[T0 + H], next_token=None, echoed_end=None, now=T0, lookback=LOOKBACK
+    )
+    assert done and twice["window_restarts"] == 0
+    nxt = plan.next_window(twice, horizon=T0 + 5 * H, max_window=24 * H)
+    assert (nxt.start, nxt.end) == (T0 + 2.5 * H - LOOKBACK, T0 + 5 * H)
 
 
 def test_echoed_window_end_bounds_the_cursor():
@@ -189,11 +200,21 @@ def test_memory_store_round_trip_is_readable_json():
 @settings(max_examples=200, deadline=None)
 @given(
     sizes=st.lists(st.integers(min_value=0, max_value=250), min_size=1, max_size=12),
-    expire_after=st.lists(st.integers(min_value=1, max_value=30), max_size=4),
+    expire_after=st.lists(st.integers(min_value=1, max_value=30), max_size=6),
+    sorted_by_updated=st.booleans(),
+    seed=st.integers(min_value=0, max_value=1000),
 )
-def test_simulated_sync_loses_nothing(sizes, expire_after):
-    """Drive the planner against a fake sorted result set with token expiries: every order is read."""
+def test_simulated_sync_loses_nothing(sizes, expire_after, sorted_by_updated, seed):
+    """Drive the planner against a fake paged API with token expiries: every order is read.
+
+    The fake pages either by lastUpdatedTime or in a fixed shuffled ("by creation") order.
+    """
+    import random
+
     orders = sorted(T0 + timedelta(minutes=3 * i) for i in range(sum(sizes)))
+    paging_order = list(orders)
+    if not sorted_by_updated:
+        random.Random(seed).shuffle(paging_order)
     end = T0 + timedelta(minutes=3 * len(orders) + 1)
     ckpt = backfill(end=end)
     got: set[datetime] = set()
@@ -202,7 +223,7 @@ def test_simulated_sync_loses_nothing(sizes, expire_after):
     while (w := plan.next_window(ckpt, horizon=end, max_window=timedelta(hours=7))) is not None:
         if not w.resumed:
             ckpt = plan.open_window(ckpt, w, now=T0)
-        in_window = [t for t in orders if w.start <= t < w.end]
+        in_window = [t for t in paging_order if w.start <= t < w.end]
         offset = int(w.page_token or 0)
         while True:
             calls += 1
@@ -220,6 +241,5 @@ def test_simulated_sync_loses_nothing(sizes, expire_after):
             )
             if done:
                 break
-        # a restart leaves the window open at a later start
     assert got == set(orders)
     assert ckpt["done"]

@@ -30,6 +30,8 @@ ORDERS_ASSET = Asset(uri="sp_api://warehouse/sp_orders", name="sp_orders", group
 
 #: Consecutive page-token restarts without a committed page before the task gives up.
 MAX_RESTARTS_WITHOUT_PROGRESS = 3
+#: Windows close this much earlier than now - lag (clock skew, request latency).
+HORIZON_SAFETY_SECONDS = 2.0
 
 
 def _utcnow() -> datetime:
@@ -147,7 +149,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
         }
         ckpt["current_run"] = run
         store.save(cfg["key"], ckpt)
-        return self._sync(cfg, store, ckpt)
+        return self._sync(cfg, store, ckpt, context)
 
     def resume(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any]:
         """Continue after a rate-limit deferral. All state is read back from the checkpoint."""
@@ -163,7 +165,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
         run["deferrals"] = int(run.get("deferrals", 0)) + 1
         cfg["horizon"] = plan.to_utc(run.get("horizon")) or cfg["horizon"]
         self.log.info("resumed after rate-limit deferral #%d", run["deferrals"])
-        return self._sync(cfg, store, ckpt)
+        return self._sync(cfg, store, ckpt, context)
 
     # ------------------------------------------------------------------ configuration
 
@@ -195,7 +197,8 @@ class SpApiOrdersSyncOperator(BaseOperator):
         end = plan.to_utc(self.updated_before)
         if mode == "backfill" and start is None:
             raise ValueError("a backfill needs a start date (updated_after / Param start_date), ISO, UTC")
-        horizon = now - lag
+        # A little inside Amazon's rule, so the request is valid when it arrives.
+        horizon = now - lag - timedelta(seconds=HORIZON_SAFETY_SECONDS)
         if end is not None and end > horizon:
             self.log.info("end date %s is within the %s lag; using %s", plan.iso(end), lag, plan.iso(horizon))
             end = horizon
@@ -213,7 +216,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
             "start": start,
             "end": end,
             "horizon": horizon,
-            "operation": "getOrders" if api_version == "v0" else "searchOrders",
+            "api_version": api_version,
             "max_pages": None if self.max_pages in (None, "", "None") else int(self.max_pages),  # type: ignore[arg-type]
             "time_budget": None
             if self.time_budget_seconds in (None, "", "None")
@@ -286,12 +289,15 @@ class SpApiOrdersSyncOperator(BaseOperator):
 
     # ------------------------------------------------------------------ the loop
 
-    def _sync(self, cfg: dict[str, Any], store: CheckpointStore, ckpt: dict[str, Any]) -> dict[str, Any]:
+    def _sync(
+        self, cfg: dict[str, Any], store: CheckpointStore, ckpt: dict[str, Any], context: Context
+    ) -> dict[str, Any]:
         from selling_partner.hooks.errors import SpApiPageTokenExpired, SpApiRateLimitWait
 
         hook = self._hook(cfg)
         warehouse = self._warehouse(cfg)
-        key, run, op = cfg["key"], ckpt["current_run"], cfg["operation"]
+        key, run, op = cfg["key"], ckpt["current_run"], hook.search_operation
+        throttled_seen = 0
         horizon: datetime = cfg["horizon"]
         restarts_in_a_row = 0
         stop_reason = "caught up"
@@ -303,6 +309,8 @@ class SpApiOrdersSyncOperator(BaseOperator):
             window = plan.next_window(ckpt, horizon=horizon, max_window=cfg["window"])
             if window is None:
                 break
+            run.setdefault("window_start", plan.iso(window.start))
+            run["window_end"] = plan.iso(window.end)
             if window.resumed:
                 self.log.info(
                     "window %s: resuming at page %d (%s)",
@@ -337,6 +345,9 @@ class SpApiOrdersSyncOperator(BaseOperator):
                     run["orders"] += len(page.orders)
                     run["calls"] += int(page.calls)
                     run["windows"] += int(finished)
+                    throttled_now = sum(hook.stats.throttled.values())
+                    run["throttled"] = int(run.get("throttled", 0)) + throttled_now - throttled_seen
+                    throttled_seen = throttled_now
                     store.save(key, ckpt)
                     self._log_page(hook, op, window, ckpt, page, finished, cfg)
                     if finished or self._budget_spent(cfg, run):
@@ -366,7 +377,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
                     type(exc).__name__,
                     ckpt["window_start"],
                 )
-        return self._finish(cfg, store, ckpt, stop_reason)
+        return self._finish(cfg, store, ckpt, stop_reason, context)
 
     def _budget_spent(self, cfg: dict[str, Any], run: dict[str, Any]) -> str | None:
         if cfg["max_pages"] is not None and run["pages"] >= cfg["max_pages"]:
@@ -425,7 +436,12 @@ class SpApiOrdersSyncOperator(BaseOperator):
         )
 
     def _finish(
-        self, cfg: dict[str, Any], store: CheckpointStore, ckpt: dict[str, Any], stop_reason: str
+        self,
+        cfg: dict[str, Any],
+        store: CheckpointStore,
+        ckpt: dict[str, Any],
+        stop_reason: str,
+        context: Context,
     ) -> dict[str, Any]:
         run = ckpt.get("current_run", {})
         finished_at = _utcnow()
@@ -435,6 +451,9 @@ class SpApiOrdersSyncOperator(BaseOperator):
             "marketplace_ids": cfg["marketplace_ids"],
             "checkpoint_key": cfg["key"],
             "stop_reason": stop_reason,
+            "caught_up": stop_reason == "caught up",
+            "window_start": run.get("window_start"),
+            "window_end": run.get("window_end"),
             "pages": int(run.get("pages", 0)),
             "orders": int(run.get("orders", 0)),
             "calls": int(run.get("calls", 0)),
@@ -442,7 +461,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
             "restarts": int(run.get("restarts", 0)),
             "deferrals": int(run.get("deferrals", 0)),
             "resumed_at_page": int(run.get("start_pages", 0)),
-            "throttled": 0,
+            "throttled": int(run.get("throttled", 0)),
             "cursor": ckpt.get("cursor"),
             "done": bool(ckpt.get("done", False)),
             "started_at": run.get("started_at"),
@@ -452,7 +471,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
         ckpt.pop("current_run", None)
         ckpt["updated_at"] = plan.iso(finished_at)
         store.save(cfg["key"], ckpt)
-        self._record_run(cfg, summary)
+        self._record_run(cfg, summary, context)
         self.log.info(
             "%s sync of %s stopped (%s): %d pages, %d orders, %d calls in this run; cursor %s",
             cfg["mode"],
@@ -465,8 +484,35 @@ class SpApiOrdersSyncOperator(BaseOperator):
         )
         return summary
 
-    def _record_run(self, cfg: dict[str, Any], summary: dict[str, Any]) -> None:
-        self._warehouse(cfg).record_sync_run(summary)
+    def _record_run(self, cfg: dict[str, Any], summary: dict[str, Any], context: Context | None) -> None:
+        from selling_partner.warehouse import SyncRunRecord
+
+        started = plan.to_utc(summary["started_at"])
+        finished = plan.to_utc(summary["finished_at"])
+        assert started is not None and finished is not None
+        ti = context.get("ti") if context else None
+        self._warehouse(cfg).record_sync_run(
+            SyncRunRecord(
+                conn_id=cfg["conn_id"],
+                mode=cfg["mode"],
+                status="success" if summary["caught_up"] else "partial",
+                window_start=plan.to_utc(summary["window_start"]) or cfg["horizon"],
+                window_end=plan.to_utc(summary["window_end"]) or cfg["horizon"],
+                pages=summary["pages"],
+                orders=summary["orders"],
+                calls=summary["calls"],
+                throttled=summary["throttled"],
+                duration_seconds=(finished - started).total_seconds(),
+                marketplace_ids=tuple(cfg["marketplace_ids"]),
+                api_version=cfg["api_version"],
+                started_at=started,
+                finished_at=finished,
+                dag_id=getattr(ti, "dag_id", None),
+                dag_run_id=_run_id(context) if context else None,
+                task_id=getattr(ti, "task_id", None),
+                run_id=f"{_run_id(context)}:{getattr(ti, 'task_id', '')}:{cfg['key']}" if context else None,
+            )
+        )
 
 
 def open_and_save(
@@ -496,8 +542,10 @@ def _run_id(context: Context) -> str | None:
 
 
 def _quota_text(hook: Any, op: str) -> str:
+    """``searchOrders quota: next token in 0s (rate 0.0056/s, burst 20)``."""
     wait = float(hook.seconds_until_available(op))
-    return plan.describe_quota(op, None, None, wait)
+    rate, burst = hook.limiter.limit(op)
+    return f"{plan.describe_quota(op, None, None, wait)} (rate {rate:.4g}/s, burst {burst:g})"
 
 
 __all__ = ["ORDERS_ASSET", "SpApiOrdersSyncOperator"]

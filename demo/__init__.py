@@ -1,0 +1,1 @@
+"""``make demo``: the historical sync against the SP-API sandbox, checked against its truth."""
