@@ -1,0 +1,180 @@
+"""Reading an ``amazon_sp_api`` Airflow connection into a validated :class:`SpApiConfig` (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from selling_partner.hooks.errors import SpApiConfigError
+from selling_partner.regions import LWA_ENDPOINT, get_region
+from selling_partner.validation import (
+    DEFAULT_MIN_BEFORE_LAG,
+    ValidationError,
+    validate_marketplace_ids,
+    validate_region,
+)
+
+API_V2026 = "2026-01-01"
+API_V0 = "v0"
+API_VERSIONS = (API_V2026, API_V0)
+RATE_LIMIT_BACKENDS = ("memory", "postgres", "redis")
+DEFAULT_TIMEOUT = (10.0, 60.0)
+
+
+def parse_bool(value: Any, *, name: str) -> bool:
+    """Booleans from JSON extras or the UI form (``true``/``false``/``1``/``0``/``yes``/``no``)."""
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return False
+    if isinstance(value, int | float):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "y", "on"):
+        return True
+    if text in ("false", "0", "no", "n", "off"):
+        return False
+    raise ValidationError(f"{name} must be a boolean, got {value!r}")
+
+
+def parse_float(value: Any, *, name: str, default: float, minimum: float = 0.0) -> float:
+    """A non-negative number from extras (strings accepted); ``default`` when empty."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a number, got {value!r}") from None
+    if number < minimum:
+        raise ValidationError(f"{name} must be >= {minimum:g}, got {number:g}")
+    return number
+
+
+def _parse_timeout(value: Any) -> tuple[float, float]:
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        t = parse_float(value, name="timeout", default=DEFAULT_TIMEOUT[1], minimum=0.1)
+        return (min(DEFAULT_TIMEOUT[0], t), t)
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return (
+            parse_float(value[0], name="timeout[0]", default=DEFAULT_TIMEOUT[0], minimum=0.1),
+            parse_float(value[1], name="timeout[1]", default=DEFAULT_TIMEOUT[1], minimum=0.1),
+        )
+    raise ValidationError(f"timeout must be seconds or [connect, read], got {value!r}")
+
+
+def _parse_rate_limits(value: Any) -> dict[str, tuple[float, float]]:
+    """``{"searchOrders": [rate, burst], ...}`` (dict or JSON string) overriding Amazon's defaults."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValidationError('rate_limits must be JSON like {"searchOrders": [0.0056, 20]}') from None
+    if not isinstance(value, dict):
+        raise ValidationError("rate_limits must map operation -> [rate, burst]")
+    out: dict[str, tuple[float, float]] = {}
+    for op, pair in value.items():
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ValidationError(f"rate_limits[{op!r}] must be [rate, burst]")
+        rate = parse_float(pair[0], name=f"rate_limits[{op}] rate", default=0.0, minimum=1e-6)
+        burst = parse_float(pair[1], name=f"rate_limits[{op}] burst", default=1.0, minimum=1.0)
+        out[str(op)] = (rate, burst)
+    return out
+
+
+@dataclass(frozen=True)
+class SpApiConfig:
+    """Validated settings of one SP-API connection (secrets included: never log this object)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    region: str
+    marketplace_ids: tuple[str, ...]
+    seller_id: str
+    orders_api_version: str = API_V2026
+    include_pii: bool = False
+    endpoint: str = ""
+    lwa_endpoint: str = LWA_ENDPOINT
+    min_before_lag_seconds: float = DEFAULT_MIN_BEFORE_LAG
+    rate_limit_backend: str = "memory"
+    rate_limit_dsn: str | None = field(default=None, repr=False)
+    rate_limit_conn_id: str | None = None
+    rate_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+
+
+def config_from_connection(
+    login: str | None, password: str | None, extra: dict[str, Any] | None, *, conn_id: str = ""
+) -> SpApiConfig:
+    """Build and validate the config from a connection's login, password and extra (no I/O).
+
+    Raises :class:`~selling_partner.validation.ValidationError` naming the field and the fix.
+    """
+    extra = dict(extra or {})
+    # The UI form stores custom fields as plain keys in Airflow 3; older forms used a prefix.
+    for key in list(extra):
+        if key.startswith("extra__amazon_sp_api__"):
+            extra.setdefault(key.removeprefix("extra__amazon_sp_api__"), extra.pop(key))
+    where = f"connection {conn_id!r}: " if conn_id else ""
+    client_id = login or extra.get("client_id") or extra.get("lwa_client_id")
+    client_secret = password or extra.get("client_secret") or extra.get("lwa_client_secret")
+    if not client_id or not client_secret:
+        raise ValidationError(f"{where}login (LWA client id) and password (LWA client secret) are required")
+    try:
+        region = validate_region(extra.get("region") or "na")
+        marketplace_ids = validate_marketplace_ids(extra.get("marketplace_ids"), region=region, required=True)
+    except ValidationError as exc:
+        raise ValidationError(where + exc.detail) from None
+    seller_id = str(extra.get("seller_id") or "").strip()
+    if not seller_id:
+        raise ValidationError(f"{where}extra.seller_id (the merchant token) is required")
+    version = str(extra.get("orders_api_version") or API_V2026).strip()
+    if version not in API_VERSIONS:
+        raise ValidationError(f"{where}orders_api_version must be one of {API_VERSIONS}, got {version!r}")
+    backend = str(extra.get("rate_limit_backend") or "memory").strip().lower()
+    if backend == "postgresql":
+        backend = "postgres"
+    if backend not in RATE_LIMIT_BACKENDS:
+        raise ValidationError(
+            f"{where}rate_limit_backend must be one of {RATE_LIMIT_BACKENDS}, got {backend!r}"
+        )
+    dsn = extra.get("rate_limit_dsn") or None
+    conn_ref = extra.get("rate_limit_conn_id") or None
+    if backend != "memory" and not dsn and not (backend == "postgres" and conn_ref):
+        raise ValidationError(
+            f"{where}rate_limit_backend {backend!r} needs rate_limit_dsn"
+            + (" or rate_limit_conn_id" if backend == "postgres" else "")
+        )
+    endpoint = str(extra.get("endpoint") or get_region(region).endpoint).rstrip("/")
+    lwa_endpoint = str(extra.get("lwa_endpoint") or LWA_ENDPOINT)
+    for name, url in (("endpoint", endpoint), ("lwa_endpoint", lwa_endpoint)):
+        if not url.startswith(("https://", "http://")):
+            raise ValidationError(f"{where}{name} must be an http(s) URL, got {url[:60]!r}")
+    return SpApiConfig(
+        client_id=str(client_id),
+        client_secret=str(client_secret),
+        refresh_token=str(extra["refresh_token"]) if extra.get("refresh_token") else None,
+        region=region,
+        marketplace_ids=tuple(marketplace_ids),
+        seller_id=seller_id,
+        orders_api_version=version,
+        include_pii=parse_bool(extra.get("include_pii"), name="include_pii"),
+        endpoint=endpoint,
+        lwa_endpoint=lwa_endpoint,
+        min_before_lag_seconds=parse_float(
+            extra.get("min_before_lag_seconds"), name="min_before_lag_seconds", default=DEFAULT_MIN_BEFORE_LAG
+        ),
+        rate_limit_backend=backend,
+        rate_limit_dsn=str(dsn) if dsn else None,
+        rate_limit_conn_id=str(conn_ref) if conn_ref else None,
+        rate_limits=_parse_rate_limits(extra.get("rate_limits")),
+        timeout=_parse_timeout(extra.get("timeout")),
+    )
+
+
+__all__ = ["API_V0", "API_V2026", "SpApiConfig", "SpApiConfigError", "config_from_connection"]
