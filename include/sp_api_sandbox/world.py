@@ -130,13 +130,15 @@ _TRANSIT_DAYS = {
 _MS = timedelta(milliseconds=1)
 _ZERO = Decimal(0)
 _ALNUM = string.ascii_uppercase + string.digits
+_QUANTUM = {cur: Decimal(1).scaleb(-CURRENCY_DECIMALS.get(cur, 2)) for cur in CURRENCY_FACTOR}
 FOREIGN_SELLER_ID = "A2FOREIGNSELLER9"
 
 
 def iso(dt: datetime) -> str:
     """Render an aware datetime as SP-API does: UTC, milliseconds, ``Z``."""
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _trunc_ms(dt: datetime) -> datetime:
@@ -361,7 +363,12 @@ class World:
         self._level_cum = list(itertools.accumulate(v[2] for v in SERVICE_LEVELS.values()))
         now = self._now()
         span_ms = int(config.days * 86_400_000)
-        offsets = sorted((self._rng.randrange(1, span_ms) for _ in range(config.orders)), reverse=True)
+        recent_ms = min(span_ms, 12 * 3_600_000)  # a busier last half day, so every status is present
+        rand = self._rng.random
+        offsets = sorted(
+            (1 + int(rand() * ((recent_ms if rand() < 0.08 else span_ms) - 1)) for _ in range(config.orders)),
+            reverse=True,
+        )
         for offset in offsets:
             created = now - timedelta(milliseconds=offset)
             order = self._new_order(created)
@@ -477,19 +484,20 @@ class World:
             )
         return products
 
-    def _money(self, amount: Decimal, currency: str) -> Decimal:
-        places = CURRENCY_DECIMALS.get(currency, 2)
-        return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    @staticmethod
+    def _money(amount: Decimal, currency: str) -> Decimal:
+        return amount.quantize(_QUANTUM[currency], rounding=ROUND_HALF_UP)
+
+    @staticmethod
+    def _amount(amount: Decimal, currency: str) -> str:
+        amount = amount.quantize(_QUANTUM[currency], rounding=ROUND_HALF_UP)
+        return str(amount if amount else abs(amount))  # never "-0.00"
 
     def _fmt(self, amount: Decimal, currency: str) -> dict[str, str]:
-        amount = self._money(amount, currency)
-        if amount == 0:
-            amount = abs(amount)
-        return {"amount": str(amount), "currencyCode": currency}
+        return {"amount": self._amount(amount, currency), "currencyCode": currency}
 
     def _fmt_v0(self, amount: Decimal, currency: str) -> dict[str, str]:
-        money = self._fmt(amount, currency)
-        return {"CurrencyCode": money["currencyCode"], "Amount": money["amount"]}
+        return {"CurrencyCode": currency, "Amount": self._amount(amount, currency)}
 
     def _new_order_id(self, country: str) -> str:
         rng = self._rng
@@ -718,7 +726,7 @@ class World:
             ship_at = at(ship_at, 12 * 3600, 72 * 3600)
             if ship_at > now:
                 return
-        invoice = not amazon and rng.random() < 0.04
+        invoice = not amazon and rng.random() < 0.1
         self._ship(order, ship_at, None, invoice=invoice)
         if invoice:
             confirmed = at(ship_at, 6 * 3600, 5 * 86_400)
