@@ -377,6 +377,10 @@ class World:
         self._by_created = sorted((o.created_time, o.order_id) for o in self._orders.values())
         self._by_updated = sorted((o.last_updated_time, o.order_id) for o in self._orders.values())
         self._high_water = self._by_updated[-1][0] if self._by_updated else now - self.change_spread
+        #: orders that can still change, in a deterministic order
+        self._active: dict[str, None] = {
+            o.order_id: None for o in self._orders.values() if self._next_moves(o)
+        }
 
     # ------------------------------------------------------------------ queries
 
@@ -827,33 +831,37 @@ class World:
     def advance(self, *, new_orders: int = 5, changes: int = 20) -> list[Change]:
         """Move the world on: ``new_orders`` new orders and up to ``changes`` changes to existing ones.
 
-        Every change is stamped with a lastUpdatedTime no later than the clock's now, after every
-        stamp of earlier calls and strictly after the order's previous lastUpdatedTime; each order
-        changes at most once per call. Returns the changes sorted by time.
+        Every change is stamped with a lastUpdatedTime no later than the clock's now, no earlier than
+        any stamp of earlier calls (nor than ``change_spread`` before now), and strictly after the
+        order's previous lastUpdatedTime; each order changes at most once per call. Returns the
+        changes sorted by (time, order id).
         """
         now = self._now()
         floor = max(self._high_water, now - self.change_spread)
-        room_ms = int((now - floor) / _MS)
-        if room_ms < 1:
-            return []
+        if floor > now:
+            return []  # the clock went backwards: nothing can be stamped
         rng = self._rng
 
-        def stamp() -> datetime:
-            return floor + _MS * rng.randint(1, room_ms)
+        def stamp(after: datetime | None = None) -> datetime:
+            low = floor if after is None or after < floor else after + _MS
+            return low + _MS * rng.randint(0, int((now - low) / _MS))
 
         result: list[Change] = []
-        candidates = [o for o in self._orders.values() if self._next_moves(o)]
+        candidates = [self._orders[i] for i in self._active if self._orders[i].last_updated_time < now]
         for order in rng.sample(candidates, min(changes, len(candidates))):
-            when = stamp()
+            when = stamp(order.last_updated_time)
             old = order.last_updated_time
             change = self._apply_move(order, when, rng.choice(self._next_moves(order)))
             self._reindex(order, old)
+            if not self._next_moves(order):
+                self._active.pop(order.order_id, None)
             change.summary = self._summary(order)
             result.append(change)
         for _ in range(new_orders):
             created = stamp()
             order = self._new_order(created)
             self._orders[order.order_id] = order
+            self._active[order.order_id] = None
             bisect.insort(self._by_created, (order.created_time, order.order_id))
             bisect.insort(self._by_updated, (order.last_updated_time, order.order_id))
             result.append(
