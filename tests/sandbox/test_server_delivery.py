@@ -1,0 +1,105 @@
+"""POST /_sandbox/advance: the world moves on and well-formed notifications land in (moto) SQS."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.contract import decode_body, notification_errors, validate_notification
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def wired(sandbox_factory, moto_sqs):
+    queue_url = moto_sqs.queue_url()
+    sb = sandbox_factory(
+        seed=21, orders=60, days=10, time_scale=600, sqs_endpoint=moto_sqs.endpoint, queue_url=queue_url
+    )
+    return sb, queue_url
+
+
+def _order_change(body: dict) -> dict:
+    return body["Payload"]["OrderChangeNotification"]
+
+
+def test_advance_publishes_one_valid_message_per_change(wired, moto_sqs) -> None:
+    sb, queue_url = wired
+    before = datetime.now(UTC)
+    result = sb.advance(new_orders=4, changes=15)
+    received = [m["Body"] for m in moto_sqs.receive_all(queue_url)]
+    assert result["published"] == result["messages"] == len(received) == len(result["changes"]) >= 4
+    bodies = [validate_notification(raw) for raw in received]
+    assert all(isinstance(json.loads(raw), dict) for raw in received)  # not double-encoded by default
+    by_id = {b["NotificationMetadata"]["NotificationId"]: b for b in bodies}
+    assert len(by_id) == len(bodies)
+    truth = {o["orderId"]: o for o in sb.truth()["orders"]}
+    assert len(truth) == 64
+    for change in result["changes"]:
+        body = by_id[change["notification_id"]]
+        if body["NotificationType"] != "ORDER_CHANGE":
+            assert (
+                body["Payload"]["FBAOutboundShipmentStatusNotification"]["AmazonOrderId"]
+                == change["order_id"]
+            )
+            continue
+        oc = _order_change(body)
+        assert oc["SellerId"] == sb.seller_id and oc["AmazonOrderId"] == change["order_id"]
+        stamped = datetime.fromisoformat(oc["OrderChangeTrigger"]["TimeOfOrderChange"])
+        assert before - timedelta(seconds=1) <= stamped and stamped <= datetime.now(UTC)
+        # each order changes at most once per advance, so its truth is stamped with this change's time
+        assert datetime.fromisoformat(truth[change["order_id"]]["lastUpdatedTime"]) == stamped
+    created = [c for c in result["changes"] if c["change"] == "created"]
+    assert len(created) == 4
+
+
+def test_duplicates_and_double_encoding(wired, moto_sqs) -> None:
+    sb, queue_url = wired
+    result = sb.advance(new_orders=3, changes=10, duplicates=1.0, double_encoded=1.0)
+    received = [m["Body"] for m in moto_sqs.receive_all(queue_url)]
+    assert result["published"] == len(received) == 2 * result["messages"]
+    assert all(isinstance(json.loads(raw), str) for raw in received)  # a JSON string holding the JSON
+    ids = [validate_notification(raw)["NotificationMetadata"]["NotificationId"] for raw in received]
+    assert len(set(ids)) == result["messages"] and all(ids.count(i) == 2 for i in ids)
+
+
+def test_poison_and_foreign_seller_messages(wired, moto_sqs) -> None:
+    sb, queue_url = wired
+    result = sb.advance(new_orders=2, changes=5, poison=12, foreign_seller=3)
+    received = [m["Body"] for m in moto_sqs.receive_all(queue_url)]
+    assert result["published"] == len(received)
+    invalid = [raw for raw in received if notification_errors(raw)]
+    valid = [decode_body(raw) for raw in received if not notification_errors(raw)]
+    assert len(valid) == result["messages"] + 3
+    assert len(invalid) == result["published"] - len(valid) >= 11  # an empty body cannot travel through SQS
+    foreign = [b for b in valid if _order_change(b)["SellerId"] != sb.seller_id]
+    assert len(foreign) == 3
+
+
+def test_shuffle_changes_the_delivery_order(wired, moto_sqs) -> None:
+    sb, queue_url = wired
+    sb.advance(new_orders=10, changes=30)
+    plain = [decode_body(m["Body"])["EventTime"] for m in moto_sqs.receive_all(queue_url)]
+    sb.advance(new_orders=10, changes=30, shuffle=True)
+    shuffled = [decode_body(m["Body"])["EventTime"] for m in moto_sqs.receive_all(queue_url)]
+    assert plain == sorted(plain)
+    assert shuffled != sorted(shuffled) and len(shuffled) >= 30
+
+
+def test_advance_steps_and_validation(wired, moto_sqs) -> None:
+    sb, queue_url = wired
+    result = sb.advance(steps=3, new_orders=2, changes=0)
+    assert len([c for c in result["changes"] if c["change"] == "created"]) == 6
+    assert sb.health()["orders"] == 66
+    assert len(moto_sqs.receive_all(queue_url)) == result["published"]
+    with pytest.raises(Exception, match="400"):
+        sb.advance(duplicates=2.0)
+
+
+def test_advance_without_sqs_moves_the_world_only(sandbox_factory) -> None:
+    sb = sandbox_factory(orders=10, time_scale=600)
+    result = sb.advance(new_orders=2, changes=3)
+    assert result["published"] == 0 and result["messages"] >= 2
+    assert sb.health()["orders"] == 12
