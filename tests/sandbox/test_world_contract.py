@@ -1,0 +1,211 @@
+"""Contract: what the sandbox world renders validates against Amazon's models and schemas.
+
+Pure Python (no HTTP): varied worlds (five seeds x three regions) are rendered through every
+renderer, evolved with ``advance()`` and their notifications validated with the strict helpers in
+``tests/contract.py``. Orders are sampled by kind (status, channel, marketplace, packages,
+cancellation requests, promotions, business, replacement) so every shape is covered quickly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sp_api_sandbox.world import INCLUDED_DATA, TRUTH_INCLUDED_DATA, SimOrder, World, WorldConfig, iso
+
+from tests.contract import (
+    ContractError,
+    documented_values,
+    model_errors,
+    notification_errors,
+    validate_model,
+    validate_notification,
+)
+
+V26 = "orders_2026-01-01"
+V0 = "ordersV0"
+SEEDS = (1, 2, 3, 7, 42)
+REGIONS = ("na", "eu", "fe")
+START = datetime(2026, 11, 2, 9, 30, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock for the world."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def make_world(seed: int, region: str, orders: int = 400) -> tuple[World, Clock]:
+    clock = Clock()
+    return World(WorldConfig(seed=seed, orders=orders, days=30, region=region), clock=clock), clock
+
+
+def kind(order: SimOrder) -> tuple:
+    return (
+        order.v0_status,
+        order.fulfilled_by,
+        order.marketplace_id,
+        bool(order.packages),
+        any(i.cancel_requested for i in order.items),
+        any(i.promotion_ids for i in order.items),
+        "AMAZON_BUSINESS" in order.programs,
+        order.replaced_order_id is not None,
+        order.payment_method,
+    )
+
+
+def sample(world: World, per_kind: int = 1) -> list[SimOrder]:
+    """Up to ``per_kind`` orders of every kind present in the world."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for order in world:
+        k = kind(order)
+        if seen.get(k, 0) < per_kind:
+            seen[k] = seen.get(k, 0) + 1
+            out.append(order)
+    return out
+
+
+def all_v0_docs(world: World, order: SimOrder) -> Iterator[tuple[str, object]]:
+    yield "Order", world.render_v0_order(order)
+    yield "OrderItemList", world.render_v0_items(order)
+    yield "OrderBuyerInfo", world.render_v0_buyer_info(order)
+    yield "OrderAddress", world.render_v0_address(order)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_rendering_validates(seed: int, region: str) -> None:
+    world, _ = make_world(seed, region)
+    orders = sample(world)
+    assert len(orders) >= 30, "a 400-order world should hold many kinds of order"
+    for order in orders:
+        validate_model(V26, "Order", world.render_v2026(order, INCLUDED_DATA))
+        for definition, doc in all_v0_docs(world, order):
+            validate_model(V0, definition, doc)
+    for order in orders[:8]:
+        validate_model(V26, "Order", world.render_v2026(order))
+        for value in INCLUDED_DATA:
+            validate_model(V26, "Order", world.render_v2026(order, [value]))
+    # the response envelopes the server wraps around them
+    page = orders[:5]
+    validate_model(
+        V26,
+        "SearchOrdersResponse",
+        {
+            "orders": [world.render_v2026(o, INCLUDED_DATA) for o in page],
+            "pagination": {"nextToken": "opaque"},
+            "lastUpdatedBefore": iso(START - timedelta(minutes=2)),
+        },
+    )
+    validate_model(V26, "GetOrderResponse", {"order": world.render_v2026(page[0], ["FULFILLMENT"])})
+    validate_model(
+        V0,
+        "GetOrdersResponse",
+        {"payload": {"Orders": [world.render_v0_order(o) for o in page], "CreatedBefore": iso(START)}},
+    )
+    validate_model(
+        V0,
+        "GetOrderItemsResponse",
+        {"payload": {"AmazonOrderId": page[0].order_id, "OrderItems": world.render_v0_items(page[0])}},
+    )
+    validate_model(V0, "GetOrderBuyerInfoResponse", {"payload": world.render_v0_buyer_info(page[0])})
+    validate_model(V0, "GetOrderAddressResponse", {"payload": world.render_v0_address(page[0])})
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_truth_validates_and_is_the_full_rendering(region: str) -> None:
+    world, _ = make_world(7, region, orders=150)
+    truth = world.truth()
+    assert [o["orderId"] for o in truth] == sorted(o.order_id for o in world)
+    for doc in truth:
+        validate_model(V26, "Order", doc)
+        assert doc == world.render_v2026(world.get(doc["orderId"]), TRUTH_INCLUDED_DATA)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_advance_messages_and_changed_orders_validate(seed: int, region: str) -> None:
+    world, clock = make_world(seed, region, orders=300)
+    kinds: set[str] = set()
+    types: set[str] = set()
+    rendered: set[tuple] = set()
+    for _ in range(6):
+        clock.tick(30)
+        for change in world.advance(new_orders=8, changes=40):
+            kinds.add(change.kind)
+            for message in world.messages_for(change):
+                body = validate_notification(json.dumps(message))
+                types.add(body["NotificationType"])
+            order = world.get(change.order_id)
+            if (change.kind, *kind(order)) in rendered:
+                continue  # this shape of changed order was validated already
+            rendered.add((change.kind, *kind(order)))
+            validate_model(V26, "Order", world.render_v2026(order, INCLUDED_DATA))
+            for definition, doc in all_v0_docs(world, order):
+                validate_model(V0, definition, doc)
+    assert {"created", "status", "shipped", "cancelled"} <= kinds
+    assert types == {"ORDER_CHANGE", "FBA_OUTBOUND_SHIPMENT_STATUS"}
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_foreign_seller_messages_are_valid_but_foreign(region: str) -> None:
+    world, _ = make_world(5, region, orders=50)
+    messages = world.foreign_seller_messages(6)
+    assert len(messages) == 6
+    for message in messages:
+        body = validate_notification(message)
+        assert body["Payload"]["OrderChangeNotification"]["SellerId"] != world.seller_id
+        assert world.get(body["Payload"]["OrderChangeNotification"]["AmazonOrderId"]) is None
+    assert len({m["NotificationMetadata"]["NotificationId"] for m in messages}) == 6
+
+
+def test_poison_messages_are_all_invalid_and_varied() -> None:
+    world, _ = make_world(5, "na", orders=50)
+    poison = world.poison_messages(24)
+    assert len(poison) == 24 and all(isinstance(p, str) for p in poison)
+    reasons = set()
+    for body in poison:
+        errors = notification_errors(body)
+        assert errors, f"poison body passed validation: {body[:200]}"
+        reasons.add(errors[0].split(":")[0].split(" ")[0])
+        with pytest.raises(ContractError):
+            validate_notification(body)
+    assert len(set(poison[:12])) == 12, "the first twelve poison bodies are twelve different kinds"
+    assert len(reasons) >= 4
+
+
+def test_validators_are_strict() -> None:
+    """The helpers catch unknown keys, prose enums, bad dates, bad money and bad order ids."""
+    world, _ = make_world(1, "eu", orders=30)
+    order = next(o for o in world if o.priced)
+    good = world.render_v2026(order, INCLUDED_DATA)
+    assert model_errors(V26, "Order", good) == []
+    broken = json.loads(json.dumps(good))
+    broken["surprise"] = 1
+    broken["salesChannel"]["channelName"] = "EBAY"
+    broken["createdTime"] = "yesterday"
+    broken["orderItems"][0]["proceeds"]["proceedsTotal"]["amount"] = "12,50"
+    del broken["orderItems"][0]["orderItemId"]
+    errors = "\n".join(model_errors(V26, "Order", broken))
+    for fragment in ("surprise", "EBAY", "yesterday", "12,50", "orderItemId"):
+        assert fragment in errors
+    assert model_errors(V26, "Order", broken, strict=False) != []  # required fields still checked
+    items = world.render_v0_items(order)
+    items[0]["IsGift"] = True
+    assert model_errors(V0, "OrderItemList", items)
+    message = world.foreign_seller_messages(1)[0]
+    message["Payload"]["OrderChangeNotification"]["AmazonOrderId"] = "12-34"
+    assert any("AmazonOrderId" in e for e in notification_errors(message))
+    double = json.dumps(json.dumps(world.foreign_seller_messages(1)[0]))
+    assert validate_notification(double)["NotificationType"] == "ORDER_CHANGE"
+    assert documented_values("x **Possible values**: `A`, `B`.") == ["A", "B"]
