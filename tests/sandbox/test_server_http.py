@@ -27,6 +27,10 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
 def ago(**kw: float) -> str:
     return iso(datetime.now(UTC) - timedelta(**kw))
 
@@ -220,7 +224,7 @@ def test_pagination_returns_exactly_the_window_of_the_truth(api: SandboxClient) 
     assert len(ids) == len(set(ids))
     assert set(ids) == {o["orderId"] for o in truth}
     assert calls == max(1, -(-len(truth) // 17))
-    assert all(after <= o["lastUpdatedTime"] < echoed for o in orders)
+    assert all(parse(after) <= parse(o["lastUpdatedTime"]) < parse(echoed) for o in orders)
 
 
 def test_page_token_is_bound_to_its_filters(api: SandboxClient) -> None:
@@ -261,18 +265,21 @@ def test_page_tokens_expire_after_their_ttl_and_on_demand(api: SandboxClient) ->
 
 
 def test_page_token_resumes_by_key_when_the_world_changes(sandbox_factory) -> None:
-    sb = sandbox_factory(orders=120, time_scale=600, min_before_lag=0)
+    sb = sandbox_factory(orders=120, time_scale=600, min_before_lag=2)
     api = SandboxClient(sb)
     params = {"createdAfter": ago(days=40), "maxResultsPerPage": "10"}
     first = api.get(SEARCH, params=params).json()
-    sb.advance(new_orders=10, changes=30)
+    bound = first["createdBefore"]
+    expected = {o["orderId"] for o in sb.truth()["orders"] if parse(o["createdTime"]) < parse(bound)}
+    sb.advance(new_orders=10, changes=30)  # new orders and changed ones, all stamped after the bound
     token = first["pagination"]["nextToken"]
     seen = [o["orderId"] for o in first["orders"]]
     while token:
         body = api.get(SEARCH, params={**params, "paginationToken": token}).json()
+        assert body["createdBefore"] == bound  # later pages keep the first page's bound
         seen += [o["orderId"] for o in body["orders"]]
         token = body.get("pagination", {}).get("nextToken")
-    assert len(seen) == len(set(seen)) == 120  # the window's bound was fixed by the first page
+    assert len(seen) == len(set(seen)) and set(seen) == expected and len(expected) >= 110
 
 
 # -- PII -----------------------------------------------------------------------------------------
