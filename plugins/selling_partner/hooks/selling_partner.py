@@ -38,6 +38,7 @@ from selling_partner.hooks.errors import (
     SpApiForbidden,
     SpApiInvalidInput,
     SpApiNotFound,
+    SpApiPageTokenExpired,
     SpApiRateLimitWait,
     SpApiServerError,
     SpApiThrottled,
@@ -628,8 +629,22 @@ class SellingPartnerHook(BaseHook):
         return (body or {}).get("payload") or {}
 
     def get_order_items(self, order_id: str, *, max_wait: float | None = None) -> list[dict[str, Any]]:
-        """v0 ``getOrderItems``: every item of the order (all pages)."""
+        """v0 ``getOrderItems``: every item of the order (all pages).
+
+        A rejected item page token restarts this order's item list (at most 3 times): it is cheap, and
+        a page of orders must not be abandoned for it.
+        """
         validate_order_id(order_id, operation="getOrderItems")
+        for restart in range(4):
+            try:
+                return self._order_items_pages(order_id, max_wait)
+            except SpApiPageTokenExpired:
+                if restart == 3:
+                    raise
+                log.info("getOrderItems page token rejected; restarting the item list of one order")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _order_items_pages(self, order_id: str, max_wait: float | None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:

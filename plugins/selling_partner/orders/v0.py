@@ -9,7 +9,7 @@ record (see :data:`FIELDS_NOT_IN_V0` and :data:`FIELDS_NOT_IN_V2026` for what ca
 ``OrderStatus``                                 ``order_status`` via ``V0_STATUS_TO_V2026``
 ``PurchaseDate`` / ``LastUpdateDate``           ``created_time`` / ``last_updated_time`` (UTC)
 ``FulfillmentChannel`` (MFN/AFN)                ``fulfilled_by`` (MERCHANT/AMAZON)
-``ShipmentServiceLevelCategory``                ``fulfillment_service_level`` (upper case, e.g. STANDARD)
+``ShipmentServiceLevelCategory``                ``fulfillment_service_level`` (``SecondDay`` -> SECOND_DAY)
 ``OrderType``                                   ``order_type``
 ``SellerOrderId``                               ``seller_order_id``
 ``OrderTotal``                                  ``order_total`` + ``currency``
@@ -20,7 +20,8 @@ getOrderBuyerInfo + getOrderAddress (RDT)       ``buyer``
 ==============================================  ============================================
 
 Items: ``ASIN``, ``SellerSKU``, ``Title``, ``ConditionId`` (upper case), ``QuantityOrdered``,
-``QuantityShipped`` (unshipped = ordered - shipped), ``ItemPrice`` -> ``item_price`` and
+``QuantityShipped`` (unshipped = ordered - shipped; 0 once the order is cancelled),
+``ItemPrice`` -> ``item_price`` and
 ``unit_price`` = ItemPrice / QuantityOrdered, ``ItemTax``, ``ShippingPrice``, ``ShippingTax``,
 ``PromotionDiscount`` -> ``promotion_discount``, ``PromotionIds`` (sorted),
 ``BuyerRequestedCancel`` -> ``is_buyer_requested_cancel`` / ``buyer_cancel_reason``.
@@ -29,6 +30,7 @@ v0 has no packages: ``packages`` is always empty.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from selling_partner.orders.canonical import (
@@ -69,6 +71,13 @@ def _bool(value: Any) -> bool | None:
     return str(value).strip().lower() == "true"
 
 
+def service_level(category: str | None) -> str | None:
+    """v0 ``ShipmentServiceLevelCategory`` (``SecondDay``) -> v2026 style (``SECOND_DAY``)."""
+    if not category:
+        return None
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", category).upper()
+
+
 def programs_from_flags(raw_order: dict[str, Any]) -> tuple[str, ...]:
     """v2026 program names implied by a v0 order's flags (sorted)."""
     programs = {name for flag, name in V0_FLAG_PROGRAMS.items() if raw_order.get(flag) is True}
@@ -77,8 +86,8 @@ def programs_from_flags(raw_order: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(programs))
 
 
-def normalize_item(raw: dict[str, Any], order_id: str) -> CanonicalItem:
-    """One v0 ``OrderItem`` -> :class:`CanonicalItem`."""
+def normalize_item(raw: dict[str, Any], order_id: str, *, cancelled: bool = False) -> CanonicalItem:
+    """One v0 ``OrderItem`` -> :class:`CanonicalItem` (nothing is left to ship on a ``cancelled`` order)."""
     ordered = int(raw.get("QuantityOrdered") or 0)
     shipped = raw.get("QuantityShipped")
     item_price, currency = _money(raw.get("ItemPrice"))
@@ -97,7 +106,7 @@ def normalize_item(raw: dict[str, Any], order_id: str) -> CanonicalItem:
         title=raw.get("Title"),
         condition=condition.upper() if isinstance(condition, str) else None,
         quantity_shipped=int(shipped) if shipped is not None else None,
-        quantity_unshipped=ordered - int(shipped) if shipped is not None else None,
+        quantity_unshipped=(0 if cancelled else ordered - int(shipped)) if shipped is not None else None,
         currency=currency or tax_currency or ship_currency,
         unit_price=divide(item_price, ordered),
         item_price=item_price,
@@ -161,8 +170,7 @@ def normalize_order(
     if created is None or updated is None:
         raise ValueError(f"order {order_id}: PurchaseDate/LastUpdateDate missing")
     total, currency = _money(raw_order.get("OrderTotal"))
-    items = tuple(normalize_item(item, order_id) for item in raw_items)
-    level = raw_order.get("ShipmentServiceLevelCategory")
+    items = tuple(normalize_item(item, order_id, cancelled=status == "CANCELLED") for item in raw_items)
     return CanonicalOrder(
         order_id=order_id,
         marketplace_id=raw_order.get("MarketplaceId") or "",
@@ -172,7 +180,7 @@ def normalize_order(
         seller_id=seller_id,
         sales_channel=raw_order.get("SalesChannel"),
         fulfilled_by=V0_CHANNEL_TO_FULFILLED_BY.get(raw_order.get("FulfillmentChannel", "")),
-        fulfillment_service_level=level.upper() if isinstance(level, str) else None,
+        fulfillment_service_level=service_level(raw_order.get("ShipmentServiceLevelCategory")),
         order_type=raw_order.get("OrderType"),
         seller_order_id=raw_order.get("SellerOrderId"),
         currency=currency or next((i.currency for i in items if i.currency), None),
