@@ -67,6 +67,16 @@ Access = Literal["seller", "seller_or_rdt", "rdt", "grantless"]
 SUPPORTED_NOTIFICATION_TYPES = ("ORDER_CHANGE", "FBA_OUTBOUND_SHIPMENT_STATUS")
 ORDER_CHANGE_TYPES = ("BuyerRequestedChange", "DeliveryTipChange", "OrderStatusChange")
 EVENT_FILTER_TYPES = {"ORDER_CHANGE": "ORDER_CHANGE"}
+V0_POST_FILTERS = (
+    "OrderStatuses",
+    "PaymentMethods",
+    "EasyShipShipmentStatuses",
+    "ElectronicInvoiceStatuses",
+    "AmazonOrderIds",
+    "SellerOrderId",
+    "IsISPU",
+    "BuyerEmail",
+)
 V0_RESTRICTED_KEYS = {"buyerInfo": "BuyerInfo", "shippingAddress": "ShippingAddress"}
 
 
@@ -456,11 +466,11 @@ class SandboxServer:
                 marketplace_ids=filters["MarketplaceIds"],
                 fulfilled_by=channels or None,
             )
-            rendered = [(o, self.world.render_v0_order(o)) for o in found]
-            kept = [o for o, doc in rendered if self._v0_matches(o, doc, filters)]
-            docs = {id(o): doc for o, doc in rendered}
-            page, position = _keyset_page(kept, token_body["p"] if token_body else None, size)
-            orders = [_strip_restricted(docs[id(o)]) for o in page]
+            post_filters = [k for k in V0_POST_FILTERS if filters[k] not in (None, [])]
+            if post_filters:  # filters only a rendered v0 order can answer
+                found = [o for o in found if self._v0_matches(o, self.world.render_v0_order(o), filters)]
+            page, position = _keyset_page(found, token_body["p"] if token_body else None, size)
+            orders = [_strip_restricted(self.world.render_v0_order(o)) for o in page]
         field_name, echoed = window.echo()
         payload: dict[str, Any] = {"Orders": orders, field_name[0].upper() + field_name[1:]: echoed}
         if position is not None:

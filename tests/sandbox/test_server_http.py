@@ -379,6 +379,16 @@ def test_v0_get_orders_pages_with_next_token_alone_or_with_filters(api: SandboxC
     assert missing.status_code == 400 and "MarketplaceIds" in error_of(missing)["message"]
     statuses = api.get(V0, params={**params, "OrderStatuses": "Canceled,Pending"}).json()["payload"]["Orders"]
     assert statuses and {o["OrderStatus"] for o in statuses} <= {"Canceled", "Pending"}
+    picked = [o["AmazonOrderId"] for o in payload["Orders"][:2]]
+    by_id = api.get(V0, params={**params, "AmazonOrderIds": ",".join(picked)}).json()["payload"]["Orders"]
+    assert sorted(o["AmazonOrderId"] for o in by_id) == sorted(picked)
+    seller_order_id = payload["Orders"][0]["SellerOrderId"]
+    by_seller_id = api.get(V0, params={**params, "SellerOrderId": seller_order_id}).json()["payload"][
+        "Orders"
+    ]
+    assert [o["SellerOrderId"] for o in by_seller_id] == [seller_order_id]
+    easy_ship = api.get(V0, params={**params, "EasyShipShipmentStatuses": "Delivered"}).json()["payload"]
+    assert easy_ship["Orders"] == []  # the sandbox seller has no Easy Ship orders
 
 
 def test_v0_order_items_are_paged(api: SandboxClient) -> None:
