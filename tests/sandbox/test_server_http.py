@@ -506,3 +506,21 @@ def test_rate_limit_header_can_be_omitted(sandbox_factory) -> None:
     assert response.status_code == 200 and "x-amzn-RateLimit-Limit" not in response.headers
     sb.config(rate_limit_header=True)
     assert api.get(f"{SEARCH}?createdAfter={ago(days=2)}").headers["x-amzn-RateLimit-Limit"] == "3.36"
+
+
+def test_shared_sandbox_and_connection_uri(sandbox) -> None:
+    from airflow.models.connection import Connection
+
+    health = sandbox.health()
+    assert (health["orders"], health["time_scale"], health["region"]) == (500, 600, "na")
+    assert sandbox.config()["faults"]["profile"] == "none"
+    conn = Connection.from_json(sandbox.connection_uri(orders_api_version="v0"), conn_id="sp_api_default")
+    assert conn.conn_type == "amazon_sp_api"
+    assert (conn.login, conn.password) == (sandbox.client_id, sandbox.client_secret)
+    extra = conn.extra_dejson
+    assert extra["endpoint"] == sandbox.url and extra["lwa_endpoint"] == f"{sandbox.url}/auth/o2/token"
+    assert extra["marketplace_ids"] == sandbox.marketplace_ids and extra["seller_id"] == "A1SANDBOXSELLERNA"
+    assert extra["refresh_token"] == sandbox.refresh_token and extra["orders_api_version"] == "v0"
+    api = SandboxClient(sandbox)
+    token = api.lwa(grant_type="refresh_token", refresh_token=extra["refresh_token"]).json()["access_token"]
+    assert api.get(f"{SEARCH}?createdAfter={ago(days=1)}", token=token).status_code == 200
