@@ -45,7 +45,8 @@ def airflow_env() -> dict[str, str]:
             "AIRFLOW_HOME": str(AIRFLOW_HOME),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            # selling_partner is pip-installed; loading plugins/ as plugin files would shadow it.
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(AIRFLOW_HOME / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "SP_API_SYNC_CONN_IDS": "sp_api_default",

@@ -336,7 +336,8 @@ def close_window(ckpt: dict[str, Any], *, now: datetime, lookback: timedelta) ->
         covered_orders=int(ckpt.get("covered_orders", 0)) + int(ckpt.get("window_orders", 0)),
         updated_at=iso(now),
     )
-    if out.get("mode") == "backfill" and effective_end >= to_utc(out["backfill_end"]):  # type: ignore[operator]
+    bf_end = to_utc(out.get("backfill_end"))
+    if out.get("mode") == "backfill" and bf_end is not None and effective_end >= bf_end - MIN_WINDOW:
         out["done"] = True
     return out
 
@@ -417,12 +418,12 @@ def estimate_remaining_pages(ckpt: dict[str, Any], *, page_size: int = 100) -> i
 
 def describe_quota(operation: str, available: float | None, burst: float | None, wait: float | None) -> str:
     """``searchOrders quota 14/20, next token in 0s`` (parts left out when unknown)."""
-    parts = [f"{operation} quota"]
+    parts = [f"{operation} quota:" if available is None else f"{operation} quota"]
     if available is not None and burst is not None:
         parts.append(f"{math.floor(available)}/{math.floor(burst)}")
     elif available is not None:
         parts.append(f"{math.floor(available)} left")
     text = " ".join(parts)
     if wait is not None:
-        text += f", next token in {wait:.0f}s"
+        text += f"{',' if available is not None else ''} next token in {wait:.0f}s"
     return text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.fixtures.airflow import DAGS, load_dag
@@ -40,7 +42,7 @@ def test_sync_dag_wiring(airflow_db):
     assert task.doc_md and "rerun" in task.doc_md.lower()
     assert [o.uri for o in task.outlets] == ["sp_api://warehouse/sp_orders"]
     assert task.retries >= 1
-    assert dag.timetable.summary  # scheduled, not manual-only
+    assert dag.schedule == timedelta(minutes=15)
 
 
 def test_one_task_per_configured_connection(airflow_db, monkeypatch):

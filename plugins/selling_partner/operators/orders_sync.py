@@ -198,7 +198,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
         if mode == "backfill" and start is None:
             raise ValueError("a backfill needs a start date (updated_after / Param start_date), ISO, UTC")
         # A little inside Amazon's rule, so the request is valid when it arrives.
-        horizon = now - lag - timedelta(seconds=HORIZON_SAFETY_SECONDS)
+        horizon = (now - lag - timedelta(seconds=HORIZON_SAFETY_SECONDS)).replace(microsecond=0)
         if end is not None and end > horizon:
             self.log.info("end date %s is within the %s lag; using %s", plan.iso(end), lag, plan.iso(horizon))
             end = horizon
@@ -331,6 +331,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
                     page_token=window.page_token,
                 )
                 for page in pages:
+                    page_no = int(ckpt.get("window_pages", 0)) + 1
                     warehouse.upsert_orders(page.orders)
                     ckpt, finished = plan.record_page(
                         ckpt,
@@ -349,7 +350,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
                     run["throttled"] = int(run.get("throttled", 0)) + throttled_now - throttled_seen
                     throttled_seen = throttled_now
                     store.save(key, ckpt)
-                    self._log_page(hook, op, window, ckpt, page, finished, cfg)
+                    self._log_page(hook, op, window, ckpt, page, page_no, finished)
                     if finished or self._budget_spent(cfg, run):
                         break
                     self._maybe_defer(hook, op, store, key, ckpt, cfg)
@@ -416,10 +417,9 @@ class SpApiOrdersSyncOperator(BaseOperator):
         window: plan.Window,
         ckpt: dict[str, Any],
         page: Any,
+        page_no: int,
         finished: bool,
-        cfg: dict[str, Any],
     ) -> None:
-        quota = _quota_text(hook, op)
         if finished:
             eta = "window done"
         else:
@@ -428,10 +428,10 @@ class SpApiOrdersSyncOperator(BaseOperator):
         self.log.info(
             "window %s page %d: %d orders (total %d), %s, %s",
             window.label(),
-            ckpt["window_pages"] if not finished else int(ckpt.get("pages", 0)),
+            page_no,
             len(page.orders),
             int(ckpt.get("orders", 0)),
-            quota,
+            _quota_text(hook, op),
             eta,
         )
 
@@ -542,10 +542,8 @@ def _run_id(context: Context) -> str | None:
 
 
 def _quota_text(hook: Any, op: str) -> str:
-    """``searchOrders quota: next token in 0s (rate 0.0056/s, burst 20)``."""
-    wait = float(hook.seconds_until_available(op))
-    rate, burst = hook.limiter.limit(op)
-    return f"{plan.describe_quota(op, None, None, wait)} (rate {rate:.4g}/s, burst {burst:g})"
+    """``searchOrders quota: next token in 0s`` (what the shared limiter says now)."""
+    return plan.describe_quota(op, None, None, float(hook.seconds_until_available(op)))
 
 
 __all__ = ["ORDERS_ASSET", "SpApiOrdersSyncOperator"]
