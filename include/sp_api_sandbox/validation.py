@@ -145,7 +145,7 @@ def check_marketplaces(name: str, ids: list[str], known: Sequence[str], *, requi
     if not ids:
         if required:
             raise InvalidInput(f"{name} is required.", name)
-        return list(known)
+        return sorted(known)
     if len(ids) > 50:
         raise InvalidInput(f"Too many {name}: at most 50 are allowed.", name)
     unknown = [m for m in ids if m not in known]

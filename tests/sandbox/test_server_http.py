@@ -236,6 +236,11 @@ def test_page_token_is_bound_to_its_filters(api: SandboxClient) -> None:
     )
     assert same.status_code == 200
     assert {o["orderId"] for o in same.json()["orders"]}.isdisjoint(o["orderId"] for o in first["orders"])
+    every = ",".join(reversed(api.sandbox.marketplace_ids))  # the default, spelled out in another order
+    assert (
+        api.get(SEARCH, params={**params, "paginationToken": token, "marketplaceIds": every}).status_code
+        == 200
+    )
     for changed in (
         {"createdAfter": ago(days=19)},
         {"fulfillmentStatuses": "SHIPPED"},
