@@ -31,7 +31,7 @@ import json
 import random
 import string
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -355,8 +355,10 @@ class World:
         self._marketplaces: dict[str, tuple[str, str, str]] = dict(region["marketplaces"])
         self._mp_tuple = tuple(self.marketplace_ids)
         self._mp_cum = tuple(itertools.accumulate(MARKETPLACE_WEIGHTS[config.region]))
-        #: changes in one advance() are stamped within this span before now (and after earlier ones).
-        self.change_spread = timedelta(seconds=1)
+        #: advance() stamps changes within this span before now (and no earlier than earlier stamps).
+        #: Like Amazon's eventual consistency, a change may thus be dated slightly before it becomes
+        #: visible; a reader that keeps ``...Before`` at least this far behind now never misses one.
+        self.change_spread = timedelta(milliseconds=500)
         self._rng = random.Random(config.seed)
         self._msg_rng = random.Random(f"messages-{config.seed}")
         self.application_id = f"amzn1.sellerapps.app.{self._uuid(self._msg_rng)}"
@@ -398,7 +400,8 @@ class World:
     def __len__(self) -> int:
         return len(self._orders)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SimOrder]:
+        """Every order, oldest first (then the ones advance() created)."""
         return iter(self._orders.values())
 
     def get(self, order_id: str) -> SimOrder | None:
