@@ -80,10 +80,12 @@ def _orders_upsert_sql() -> str:
 
 
 #: Orders of the staged batch whose details version is now the stored one (accepted, or equal).
-_ACCEPTED_DETAILS = (
-    f"SELECT so.order_id FROM {_stage_name(s.ORDERS_TABLE)} so JOIN {s.ORDERS} o ON o.order_id = so.order_id "
+ACCEPTED_INSERT_SQL = (
+    f"INSERT INTO {_stage_name(s.ACCEPTED_TABLE)} (order_id) SELECT so.order_id "
+    f"FROM {_stage_name(s.ORDERS_TABLE)} so JOIN {s.ORDERS} o ON o.order_id = so.order_id "
     "AND o.is_complete = so.is_complete AND o.details_updated_time = so.details_updated_time"
 )
+_ACCEPTED = f"SELECT order_id FROM {_stage_name(s.ACCEPTED_TABLE)}"
 
 
 def _replace_children_sql(table: s.Table) -> tuple[str, str]:
@@ -91,12 +93,10 @@ def _replace_children_sql(table: s.Table) -> tuple[str, str]:
     stage = _stage_name(table)
     key = table.primary_key[1]
     delete = (
-        f"DELETE FROM {table.name} WHERE order_id IN ({_ACCEPTED_DETAILS}) AND NOT EXISTS (SELECT 1 FROM "
+        f"DELETE FROM {table.name} WHERE order_id IN ({_ACCEPTED}) AND NOT EXISTS (SELECT 1 FROM "
         f"{stage} st WHERE st.order_id = {table.name}.order_id AND st.{key} = {table.name}.{key})"
     )
-    upsert = (
-        f"{_insert_from_stage(table, f'order_id IN ({_ACCEPTED_DETAILS})')} DO UPDATE SET {_set_all(table)}"
-    )
+    upsert = f"{_insert_from_stage(table, f'order_id IN ({_ACCEPTED})')} DO UPDATE SET {_set_all(table)}"
     return delete, upsert
 
 
@@ -234,9 +234,10 @@ class Warehouse(ABC):
             self._stage(cur, s.ITEMS_TABLE, batch.items)
             self._stage(cur, s.PACKAGES_TABLE, batch.packages)
             self._stage(cur, s.STATUS_HISTORY_TABLE, batch.history)
-            self._after_stage(cur, (s.ORDERS_TABLE, s.ITEMS_TABLE, s.PACKAGES_TABLE))
             cur.execute(ORDERS_UPSERT_SQL)
             orders_written = cur.rowcount
+            self._stage(cur, s.ACCEPTED_TABLE, [])
+            cur.execute(ACCEPTED_INSERT_SQL)
             cur.execute(ITEMS_DELETE_SQL)
             cur.execute(ITEMS_UPSERT_SQL)
             items_written = cur.rowcount
@@ -264,9 +265,6 @@ class Warehouse(ABC):
             result.packages_written, result.history_rows,
         )  # fmt: skip
         return result
-
-    def _after_stage(self, cur: Any, tables: Sequence[s.Table]) -> None:  # noqa: B027 - optional hook
-        """Hook for backends that want statistics on the staging tables."""
 
     # ----------------------------------------------------------------- sync runs, PII
     def record_sync_run(self, run: SyncRunRecord) -> None:

@@ -78,8 +78,3 @@ class PostgresWarehouse(Warehouse):
                     write(row)
         else:  # psycopg2
             cur.copy_expert(copy_sql, io.StringIO(rows_to_tsv(rows)))
-
-    def _after_stage(self, cur: Any, tables: Sequence[s.Table]) -> None:
-        # Temporary tables have no statistics; give the planner real row counts for the joins.
-        for table in tables:
-            cur.execute(f"ANALYZE {_stage_name(table)}")

@@ -284,6 +284,9 @@ FBA_SHIPMENTS_TABLE = Table(
     ("order_id", "shipment_id"),
 )
 
+#: Staging only: the orders of a batch whose details version was accepted (their children get replaced).
+ACCEPTED_TABLE = Table("sp_accepted", _cols(("order_id", "text", False)), ("order_id",))
+
 SCHEMA_VERSION_TABLE_SPEC = Table(
     SCHEMA_VERSION_TABLE,
     _cols(("version", "int", False), ("description", "text", False), ("applied_at", "ts", False)),
@@ -319,8 +322,7 @@ def create_table_sql(table: Table, dialect: Dialect, *, name: str | None = None,
         f"{_check_identifier(c.name)} {types[c.type]}{'' if c.nullable else ' NOT NULL'}"
         for c in table.columns
     ]
-    if not temp:
-        cols.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
+    cols.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
     prefix = "CREATE TEMPORARY TABLE" if temp else "CREATE TABLE IF NOT EXISTS"
     return f"{prefix} {_check_identifier(name or table.name)} (\n    " + ",\n    ".join(cols) + "\n)"
 

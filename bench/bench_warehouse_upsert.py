@@ -1,0 +1,191 @@
+"""warehouse_upsert: this loader vs ``pandas.DataFrame.to_sql`` on the same PostgreSQL server.
+
+Builds 100,000 synthetic canonical orders with 300,000 items (seeded, deterministic), loads them into a
+fresh database with ``Warehouse.upsert_orders`` (COPY into staging + one ``INSERT ... ON CONFLICT`` per
+table, in batches of ``BATCH`` orders, each one transaction) and, in the same run, the same order and
+item rows with ``DataFrame.to_sql(..., if_exists="append", index=False)`` - pandas' documented default
+usage (``method=None``, one ``executemany`` per chunk through SQLAlchemy) - into plain tables.
+Rows/s counts order + item rows. The loader's time includes turning canonical records into rows and
+writing the status-history rows; the baseline's time excludes building its DataFrames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.common import result, stopwatch, temporary_pg_database
+
+NAME = "warehouse_upsert"
+ORDERS = int(os.environ.get("SP_BENCH_ORDERS", "100000"))
+ITEMS_PER_ORDER = 3
+BATCH = int(os.environ.get("SP_BENCH_BATCH", "10000"))
+TARGET_RATIO = 10.0
+MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8")
+STATUSES = ("PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED")
+
+
+def build_orders(n: int = ORDERS, seed: int = 42) -> list[Any]:
+    """``n`` canonical orders with ``ITEMS_PER_ORDER`` items each (same seed, same records)."""
+    from selling_partner.orders.canonical import CanonicalItem, CanonicalOrder
+
+    rng = random.Random(seed)
+    base = datetime(2026, 7, 1, tzinfo=UTC)
+    out = []
+    for k in range(n):
+        oid = f"{100 + k % 900:03d}-{k:07d}-{rng.randrange(10**7):07d}"
+        created = base + timedelta(seconds=rng.randrange(30 * 86400))
+        updated = created + timedelta(seconds=rng.randrange(3 * 86400))
+        items = []
+        total = 0
+        for j in range(ITEMS_PER_ORDER):
+            qty = rng.randint(1, 4)
+            cents = rng.randint(199, 19999)
+            total += qty * cents
+            items.append(
+                CanonicalItem(
+                    order_id=oid,
+                    order_item_id=f"{k:07d}{j:02d}",
+                    quantity_ordered=qty,
+                    asin=f"B0{rng.randrange(10**8):08d}",
+                    seller_sku=f"SKU-{rng.randrange(5000):05d}",
+                    title=f"Synthetic product {j}",
+                    condition="New",
+                    quantity_shipped=qty if k % 3 else 0,
+                    quantity_unshipped=0 if k % 3 else qty,
+                    currency="USD",
+                    unit_price=f"{cents // 100}.{cents % 100:02d}",
+                    item_price=f"{qty * cents // 100}.{qty * cents % 100:02d}",
+                    item_tax=f"{cents // 1000}.{cents % 100:02d}",
+                    promotion_ids=("PROMO-A",) if j == 0 and k % 5 == 0 else (),
+                    is_buyer_requested_cancel=False,
+                )
+            )
+        out.append(
+            CanonicalOrder(
+                order_id=oid,
+                marketplace_id=MARKETPLACES[k % 3],
+                order_status=STATUSES[rng.randrange(5)],
+                created_time=created,
+                last_updated_time=updated,
+                seller_id="A1SANDBOXSELLERNA",
+                sales_channel="Amazon.com",
+                fulfilled_by="MERCHANT" if k % 2 else "AMAZON",
+                fulfillment_service_level="Standard",
+                order_type="STANDARD_ORDER",
+                currency="USD",
+                order_total=f"{total // 100}.{total % 100:02d}",
+                earliest_ship_time=created + timedelta(days=1),
+                latest_ship_time=created + timedelta(days=2),
+                programs=("PRIME",) if k % 4 == 0 else (),
+                items_shipped=0,
+                items_unshipped=ITEMS_PER_ORDER,
+                items=tuple(items),
+            )
+        )
+    return out
+
+
+def _load_with_warehouse(dsn: str, orders: list[Any]) -> float:
+    from psycopg.conninfo import conninfo_to_dict
+    from selling_partner.warehouse import get_warehouse
+
+    params = conninfo_to_dict(dsn)
+    conn_id = "sp_bench_warehouse"
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": params.get("host", "127.0.0.1"),
+            "port": int(params.get("port", 5432)),
+            "login": params.get("user"),
+            "password": params.get("password"),
+            "schema": params["dbname"],
+        }
+    )
+    wh = get_warehouse(conn_id)
+    wh.ensure_schema()
+    with stopwatch() as t:
+        for start in range(0, len(orders), BATCH):
+            wh.upsert_orders(orders[start : start + BATCH])
+    loaded = wh.fetch_orders({"order_id": orders[-1].order_id})
+    assert loaded and loaded[0]["order_total"] is not None, "loader did not write the last order"
+    return t["seconds"]
+
+
+def _frames(orders: list[Any]):
+    import pandas as pd
+    from selling_partner.orders.canonical import as_dict
+
+    order_rows = []
+    item_rows = []
+    for o in orders:
+        row = as_dict(o)
+        row["programs"] = ",".join(o.programs)
+        order_rows.append(row)
+        for it in o.items:
+            irow = as_dict(it)
+            irow["promotion_ids"] = ",".join(it.promotion_ids)
+            item_rows.append(irow)
+    return pd.DataFrame(order_rows), pd.DataFrame(item_rows)
+
+
+def _sqlalchemy_url(dsn: str) -> str:
+    """SQLAlchemy URL (psycopg 3 driver) for a libpq key=value DSN."""
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy.engine import URL
+
+    p = conninfo_to_dict(dsn)
+    return URL.create(
+        "postgresql+psycopg",
+        username=p.get("user"),
+        password=p.get("password"),
+        host=p.get("host"),
+        port=int(p["port"]) if p.get("port") else None,
+        database=p.get("dbname"),
+    ).render_as_string(hide_password=False)
+
+
+def _load_with_pandas(dsn: str, orders: list[Any]) -> float:
+    from sqlalchemy import create_engine
+
+    orders_df, items_df = _frames(orders)
+    engine = create_engine(_sqlalchemy_url(dsn))
+    try:
+        with stopwatch() as t:
+            orders_df.to_sql("baseline_orders", engine, if_exists="append", index=False)
+            items_df.to_sql("baseline_order_items", engine, if_exists="append", index=False)
+    finally:
+        engine.dispose()
+    return t["seconds"]
+
+
+def run() -> list[dict[str, Any]]:
+    with stopwatch() as t:
+        orders = build_orders()
+    rows = len(orders) + sum(len(o.items) for o in orders)
+    print(
+        f"built {len(orders):,} orders with {rows - len(orders):,} items in {t['seconds']:.1f}s", flush=True
+    )
+    with temporary_pg_database() as dsn:
+        ours = _load_with_warehouse(dsn, orders)
+        print(f"warehouse loader (COPY + ON CONFLICT, batches of {BATCH:,}): {ours:.2f}s", flush=True)
+        theirs = _load_with_pandas(dsn, orders)
+        print(f"pandas.DataFrame.to_sql (method=None, SQLAlchemy psycopg 3): {theirs:.2f}s", flush=True)
+    ours_rps, theirs_rps = rows / ours, rows / theirs
+    print(f"rows/s: loader {ours_rps:,.0f}, to_sql {theirs_rps:,.0f}, ratio {ours_rps / theirs_rps:.2f}x")
+    return [
+        result(
+            NAME,
+            ours_rps,
+            "rows/s",
+            target=TARGET_RATIO,
+            baseline=theirs_rps,
+            orders=len(orders),
+            rows=rows,
+            batch_orders=BATCH,
+            baseline_method="DataFrame.to_sql(if_exists='append', index=False, method=None)",
+        )
+    ]
