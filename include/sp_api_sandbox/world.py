@@ -834,10 +834,11 @@ class World:
         self._touch(order, when)
 
     def _deliver(self, order: SimOrder, when: datetime) -> None:
+        """The carrier finishes every package in transit: delivered, or (rarely) undeliverable."""
         for package in order.packages:
-            if package.status != "DELIVERED":
-                package.status = "DELIVERED"
-                package.detailed_status = "DELIVERED"
+            if package.status == "IN_TRANSIT":
+                package.status = "UNDELIVERABLE" if self._rng.random() < 0.03 else "DELIVERED"
+                package.detailed_status = package.status
         self._touch(order, when)
 
     # ------------------------------------------------------------------ evolution
@@ -914,7 +915,7 @@ class World:
             return ("ship",)
         if status == "InvoiceUnconfirmed":
             return ("confirm_invoice",)
-        if status == "Shipped" and any(p.status != "DELIVERED" for p in order.packages):
+        if status == "Shipped" and any(p.status == "IN_TRANSIT" for p in order.packages):
             return ("deliver",)
         return ()
 
