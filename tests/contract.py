@@ -10,8 +10,9 @@ here are stricter, in a way the models document:
 * money amounts (v2026 ``Decimal``, v0 ``Money.Amount``) must be decimal strings;
 * notifications must carry a known ``NotificationType`` and a well-formed ``AmazonOrderId``.
 
-``validate_model("orders_2026-01-01", "Order", order)`` and ``validate_notification(body)`` raise
-``ContractError`` (an AssertionError) listing every violation; ``model_errors`` returns them.
+``validate_model("orders_2026-01-01", "Order", order)``, ``validate_response("ordersV0", "getOrders",
+200, body)`` and ``validate_notification(body)`` raise ``ContractError`` (an AssertionError) listing
+every violation; ``model_errors`` and ``notification_errors`` return them.
 """
 
 from __future__ import annotations
@@ -163,6 +164,35 @@ def validate_model(model: str, definition: str, instance: Any, *, strict: bool =
     errors = model_errors(model, definition, instance, strict=strict)
     if errors:
         raise ContractError(f"{model.removesuffix('.json')}#/definitions/{definition}", errors)
+
+
+@cache
+def _operations(model: str) -> dict[str, dict[str, Any]]:
+    """operationId -> that operation of a bundled swagger model."""
+    out = {}
+    for item in models.load(model)["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "operationId" in operation:
+                out[operation["operationId"]] = operation
+    return out
+
+
+def response_definition(model: str, operation_id: str, status: int) -> str:
+    """The definition a model declares for ``operation_id``'s ``status`` response (``KeyError`` if none)."""
+    model = model.removesuffix(".json")
+    operations = _operations(model)
+    if operation_id not in operations:
+        raise KeyError(f"{model} has no operation {operation_id!r}")
+    response = operations[operation_id]["responses"].get(str(status))
+    ref = ((response or {}).get("schema") or {}).get("$ref", "")
+    if not ref.startswith("#/definitions/"):
+        raise KeyError(f"{model} {operation_id} declares no JSON body for status {status}")
+    return ref.removeprefix("#/definitions/")
+
+
+def validate_response(model: str, operation_id: str, status: int, body: Any, *, strict: bool = True) -> None:
+    """Raise ContractError unless ``body`` is what ``model`` declares for this operation and status."""
+    validate_model(model, response_definition(model, operation_id, status), body, strict=strict)
 
 
 @cache

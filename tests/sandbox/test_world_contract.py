@@ -20,8 +20,10 @@ from tests.contract import (
     documented_values,
     model_errors,
     notification_errors,
+    response_definition,
     validate_model,
     validate_notification,
+    validate_response,
 )
 
 V26 = "orders_2026-01-01"
@@ -118,8 +120,9 @@ def test_every_rendering_validates(seed: int, region: str) -> None:
         "GetOrderItemsResponse",
         {"payload": {"AmazonOrderId": page[0].order_id, "OrderItems": world.render_v0_items(page[0])}},
     )
-    validate_model(V0, "GetOrderBuyerInfoResponse", {"payload": world.render_v0_buyer_info(page[0])})
-    validate_model(V0, "GetOrderAddressResponse", {"payload": world.render_v0_address(page[0])})
+    validate_response(V0, "getOrderBuyerInfo", 200, {"payload": world.render_v0_buyer_info(page[0])})
+    validate_response(V0, "getOrderAddress", 200, {"payload": world.render_v0_address(page[0])})
+    validate_response(V0, "getOrder", 200, {"payload": world.render_v0_order(page[0])})
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -182,6 +185,22 @@ def test_poison_messages_are_all_invalid_and_varied() -> None:
             validate_notification(body)
     assert len(set(poison[:12])) == 12, "the first twelve poison bodies are twelve different kinds"
     assert len(reasons) >= 4
+
+
+def test_response_definitions_come_from_the_operations() -> None:
+    assert response_definition(V26, "searchOrders", 200) == "SearchOrdersResponse"
+    assert response_definition(V26, "getOrder", 429) == "ErrorList"
+    assert response_definition(V0, "getOrderItems", 400) == "GetOrderItemsResponse"
+    assert response_definition("tokens_2021-03-01", "createRestrictedDataToken", 403) == "ErrorList"
+    with pytest.raises(KeyError):
+        response_definition(V26, "getOrder", 201)
+    with pytest.raises(KeyError):
+        response_definition(V26, "teleportOrder", 200)
+    validate_response(
+        V26, "searchOrders", 400, {"errors": [{"code": "InvalidInput", "message": "Invalid Input"}]}
+    )
+    with pytest.raises(ContractError):
+        validate_response(V26, "searchOrders", 400, {"errors": [{"code": "InvalidInput"}]})
 
 
 def test_validators_are_strict() -> None:
