@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sp_api_sandbox.launcher import SandboxProcess
 
 from tests.contract import decode_body, notification_errors, validate_notification
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def wired(sandbox_factory, moto_sqs):
+@pytest.fixture(scope="module")
+def wired(moto_sqs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxProcess, str]]:
+    """One sandbox publishing into one queue for the module; each test drains the queue it reads."""
     queue_url = moto_sqs.queue_url()
-    sb = sandbox_factory(
-        seed=21, orders=60, days=10, time_scale=600, sqs_endpoint=moto_sqs.endpoint, queue_url=queue_url
-    )
-    return sb, queue_url
+    options = {"seed": 21, "orders": 60, "days": 10, "time_scale": 600}
+    log = tmp_path_factory.mktemp("delivery") / "sandbox.log"
+    with SandboxProcess(
+        options={**options, "sqs_endpoint": moto_sqs.endpoint, "queue_url": queue_url}, log_path=log
+    ) as sb:
+        yield sb, queue_url
 
 
 def _order_change(body: dict) -> dict:
@@ -27,6 +32,8 @@ def _order_change(body: dict) -> dict:
 
 def test_advance_publishes_one_valid_message_per_change(wired, moto_sqs) -> None:
     sb, queue_url = wired
+    moto_sqs.receive_all(queue_url)  # start from an empty queue
+    start_count = sb.health()["orders"]
     before = datetime.now(UTC)
     result = sb.advance(new_orders=4, changes=15)
     received = [m["Body"] for m in moto_sqs.receive_all(queue_url)]
@@ -36,7 +43,7 @@ def test_advance_publishes_one_valid_message_per_change(wired, moto_sqs) -> None
     by_id = {b["NotificationMetadata"]["NotificationId"]: b for b in bodies}
     assert len(by_id) == len(bodies)
     truth = {o["orderId"]: o for o in sb.truth()["orders"]}
-    assert len(truth) == 64
+    assert len(truth) == start_count + 4
     for change in result["changes"]:
         body = by_id[change["notification_id"]]
         if body["NotificationType"] != "ORDER_CHANGE":
@@ -57,6 +64,7 @@ def test_advance_publishes_one_valid_message_per_change(wired, moto_sqs) -> None
 
 def test_duplicates_and_double_encoding(wired, moto_sqs) -> None:
     sb, queue_url = wired
+    moto_sqs.receive_all(queue_url)  # start from an empty queue
     result = sb.advance(new_orders=3, changes=10, duplicates=1.0, double_encoded=1.0)
     received = [m["Body"] for m in moto_sqs.receive_all(queue_url)]
     assert result["published"] == len(received) == 2 * result["messages"]
@@ -67,6 +75,7 @@ def test_duplicates_and_double_encoding(wired, moto_sqs) -> None:
 
 def test_poison_and_foreign_seller_messages(wired, moto_sqs) -> None:
     sb, queue_url = wired
+    moto_sqs.receive_all(queue_url)  # start from an empty queue
     result = sb.advance(new_orders=2, changes=5, poison=12, foreign_seller=3)
     received = [m["Body"] for m in moto_sqs.receive_all(queue_url)]
     assert result["published"] == len(received)
@@ -80,6 +89,7 @@ def test_poison_and_foreign_seller_messages(wired, moto_sqs) -> None:
 
 def test_shuffle_changes_the_delivery_order(wired, moto_sqs) -> None:
     sb, queue_url = wired
+    moto_sqs.receive_all(queue_url)  # start from an empty queue
     sb.advance(new_orders=10, changes=30)
     plain = [decode_body(m["Body"])["EventTime"] for m in moto_sqs.receive_all(queue_url)]
     sb.advance(new_orders=10, changes=30, shuffle=True)
@@ -90,9 +100,11 @@ def test_shuffle_changes_the_delivery_order(wired, moto_sqs) -> None:
 
 def test_advance_steps_and_validation(wired, moto_sqs) -> None:
     sb, queue_url = wired
+    moto_sqs.receive_all(queue_url)  # start from an empty queue
+    start_count = sb.health()["orders"]
     result = sb.advance(steps=3, new_orders=2, changes=0)
     assert len([c for c in result["changes"] if c["change"] == "created"]) == 6
-    assert sb.health()["orders"] == 66
+    assert sb.health()["orders"] == start_count + 6
     assert len(moto_sqs.receive_all(queue_url)) == result["published"]
     with pytest.raises(Exception, match="400"):
         sb.advance(duplicates=2.0)
