@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
+from sp_api_sandbox.launcher import SandboxProcess
 
 from tests.fixtures.sandbox import SandboxClient
 
@@ -62,45 +64,54 @@ def test_bucket_refills_at_the_scaled_rate(sandbox_factory) -> None:
     assert stats["throttled"] == stats["calls"] - drained - admitted
 
 
-def test_dropped_connections_reach_the_client_as_connection_errors(sandbox_factory) -> None:
-    sb = sandbox_factory(orders=10, time_scale=600)
-    api = SandboxClient(sb)
-    api.token()
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """One sandbox for the fault tests; a huge time scale keeps real throttling out of the way."""
+    log = tmp_path_factory.mktemp("faults") / "sandbox.log"
+    with SandboxProcess(options={"seed": 5, "orders": 30, "time_scale": 3600}, log_path=log) as sb:
+        yield sb
+
+
+@pytest.fixture
+def fapi(faulty: SandboxProcess) -> SandboxClient:
+    faulty.config(faults="none")
+    faulty.reset_stats()
+    return SandboxClient(faulty)
+
+
+def test_dropped_connections_reach_the_client_as_connection_errors(fapi: SandboxClient) -> None:
+    sb = fapi.sandbox
     sb.config(faults={"profile": "none", "drop": 1.0})
     for _ in range(3):
         with pytest.raises(requests.exceptions.ConnectionError):
-            api.get(UNKNOWN)
+            fapi.get(UNKNOWN)
     assert sb.health()["status"] == "ok"  # admin endpoints are never faulted
-    assert api.lwa(grant_type="refresh_token", refresh_token=sb.refresh_token).status_code == 200
+    assert fapi.lwa(grant_type="refresh_token", refresh_token=sb.refresh_token).status_code == 200
     assert sb.stats()["operations"]["getOrder"]["faults"] == 3
     sb.config(faults="none")
-    assert api.get(UNKNOWN).status_code == 404
+    assert fapi.get(UNKNOWN).status_code == 404
 
 
-def test_slow_responses_are_delayed(sandbox_factory) -> None:
-    sb = sandbox_factory(orders=10, time_scale=600)
-    api = SandboxClient(sb)
-    api.token()
-    sb.config(faults={"profile": "none", "slow": 1.0, "slow_min": 0.4, "slow_max": 0.4})
+def test_slow_responses_are_delayed(fapi: SandboxClient) -> None:
+    fapi.sandbox.config(faults={"profile": "none", "slow": 1.0, "slow_min": 0.4, "slow_max": 0.4})
+    fapi.token()
     started = time.monotonic()
-    assert api.get(UNKNOWN).status_code == 404
+    assert fapi.get(UNKNOWN).status_code == 404
     assert time.monotonic() - started >= 0.4
 
 
-def test_page_token_invalidation_fault(sandbox_factory) -> None:
-    sb = sandbox_factory(orders=30, time_scale=600)
-    api = SandboxClient(sb)
+def test_page_token_invalidation_fault(fapi: SandboxClient) -> None:
+    sb = fapi.sandbox
     params = {"createdAfter": "2026-01-01T00:00:00Z", "maxResultsPerPage": "5"}
-    token = api.get(SEARCH, params=params).json()["pagination"]["nextToken"]
+    token = fapi.get(SEARCH, params=params).json()["pagination"]["nextToken"]
     sb.config(faults={"profile": "none", "page_token": 1.0})
-    assert api.get(SEARCH, params=params).status_code == 200  # only requests carrying a token suffer
-    rejected = api.get(SEARCH, params={**params, "paginationToken": token})
+    assert fapi.get(SEARCH, params=params).status_code == 200  # only requests carrying a token suffer
+    rejected = fapi.get(SEARCH, params={**params, "paginationToken": token})
     assert rejected.status_code == 400 and "expired" in rejected.json()["errors"][0]["message"]
     assert sb.stats()["operations"]["searchOrders"]["faults"] == 1
 
 
-def _outcomes(sb, n: int) -> list[str]:
-    api = SandboxClient(sb)
+def _outcomes(api: SandboxClient, n: int) -> list[str]:
     out = []
     for _ in range(n):
         try:
@@ -115,17 +126,18 @@ def _outcomes(sb, n: int) -> list[str]:
     return out
 
 
-def test_fault_profiles_are_seeded_and_hit_their_rates(sandbox_factory) -> None:
-    # hostile without the long delays; a huge time scale keeps real throttling out of the count
-    faults = {"profile": "hostile", "slow": 0.0}
-    first, second, other = (sandbox_factory(orders=5, time_scale=3600, seed=s) for s in (5, 5, 6))
-    for sb in (first, second, other):
-        sb.config(faults=faults)
+def test_fault_profiles_are_seeded_and_hit_their_rates(fapi: SandboxClient) -> None:
+    sb = fapi.sandbox
+    faults = {"profile": "hostile", "slow": 0.0}  # hostile without the long delays
     n = 240
-    a, b, c = _outcomes(first, n), _outcomes(second, n), _outcomes(other, n)
-    assert a == b  # same seed, same call sequence: the same faults
-    assert a != c
+    sb.config(faults=faults)
+    first = _outcomes(fapi, n)
+    sb.config(faults=faults)  # a fresh injector starts the seeded sequence again
+    assert _outcomes(fapi, n) == first
     for kind, rate in (("drop", 0.05), ("500", 0.08), ("503", 0.08), ("429", 0.10)):
         expected = rate * n
-        assert abs(a.count(kind) - expected) <= 4 * (expected * (1 - rate)) ** 0.5 + 1, (kind, a.count(kind))
-    assert first.stats()["operations"]["getOrder"]["faults"] == n - a.count("404")
+        assert abs(first.count(kind) - expected) <= 4 * (expected * (1 - rate)) ** 0.5 + 1, (
+            kind,
+            first.count(kind),
+        )
+    assert sb.stats()["operations"]["getOrder"]["faults"] == 2 * (n - first.count("404"))
