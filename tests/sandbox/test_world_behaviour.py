@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from selling_partner.orders.canonical import V0_STATUS_TO_V2026
 from sp_api_sandbox.world import (
     INCLUDED_DATA,
@@ -578,3 +580,39 @@ def test_pending_orders_carry_no_prices() -> None:
         for item in world.render_v0_items(order):
             assert not {"ItemPrice", "ItemTax", "ShippingPrice", "PromotionDiscount", "IsGift"} & set(item)
         assert "OrderTotal" not in world.render_v0_order(order)
+
+
+# ----------------------------------------------------------------------------- invariants under any schedule
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    region=st.sampled_from(sorted(REGIONS)),
+    steps=st.lists(
+        st.tuples(st.floats(-2, 600), st.integers(0, 6), st.integers(0, 60)), min_size=1, max_size=8
+    ),
+)
+def test_invariants_hold_for_any_clock_schedule(seed: int, region: str, steps: list) -> None:
+    """Whatever the clock does, stamps never pass it, orders only move forward, indexes stay exact."""
+    world, clock = make_world(seed=seed, region=region, orders=80)
+    ids = [o.order_id for o in world]
+    for tick, new_orders, changes in steps:
+        clock.tick(tick)
+        before = {o.order_id: o.last_updated_time for o in world}
+        result = world.advance(new_orders=new_orders, changes=changes)
+        assert all(c.time <= clock.now for c in result)
+        assert sum(c.kind == "created" for c in result) in (0, new_orders)
+        for order in world:
+            assert order.created_time <= order.last_updated_time
+            if order.order_id in before:
+                assert order.last_updated_time >= before[order.order_id]
+        ids += [c.order_id for c in result if c.kind == "created"]
+    listed = [o.order_id for o in world]
+    assert sorted(listed) == sorted(ids) and len(set(ids)) == len(ids) == len(world)
+    assert [o.order_id for o in world.search(last_updated_after=START - timedelta(days=31))] == brute(
+        world, last_updated_after=START - timedelta(days=31)
+    )
+    assert [o.order_id for o in world.search(created_before=clock.now + MS)] == brute(
+        world, created_before=clock.now + MS
+    )
