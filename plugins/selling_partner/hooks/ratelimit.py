@@ -302,14 +302,23 @@ class PostgresRateLimiter(RateLimiter):
         return self._conn
 
     def _execute(self, sql: str, operation: str, **params: Any) -> Any:
+        """Run one statement on ``operation``'s bucket (seeding the row first); return its row or None."""
         with self._lock:
             conn = self._connection()
             key = self.key(operation)
-            if key not in self._seeded:
-                rate, burst = self.limit(operation)
-                conn.execute(PG_SEED, {"key": key, "rate": rate, "burst": burst})
-                self._seeded.add(key)
-            return conn.execute(sql, {"key": key, **params}).fetchone()
+            for _ in range(2):
+                if key not in self._seeded:
+                    rate, burst = self.limit(operation)
+                    conn.execute(PG_SEED, {"key": key, "rate": rate, "burst": burst})
+                    self._seeded.add(key)
+                cursor = conn.execute(sql, {"key": key, **params})
+                if cursor.description is None:
+                    return None
+                row = cursor.fetchone()
+                if row is not None:
+                    return row
+                self._seeded.discard(key)  # the row was removed meanwhile: seed it again
+            raise RuntimeError(f"rate limit bucket {key!r} could not be created")
 
     def acquire(self, operation: str, max_wait: float = float("inf")) -> tuple[bool, float]:
         max_wait = min(max_wait, 1e12)

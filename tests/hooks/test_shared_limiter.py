@@ -1,0 +1,118 @@
+"""The shared rate limiter: 4 OS processes spend one SP-API budget (PostgreSQL and Redis backends)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+import redis
+from selling_partner.hooks.ratelimit import (
+    PG_DDL,
+    PG_TABLE,
+    MemoryRateLimiter,
+    PostgresRateLimiter,
+    RedisRateLimiter,
+)
+
+from tests.hooks._limiter_worker import call_get_order, pid, warm_up
+
+pytestmark = pytest.mark.integration
+
+PG_DSN = "postgresql://root@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+TIME_SCALE = 20  # getOrder: 0.5/s * 20 = 10/s, burst 30
+RATE, BURST = 0.5 * TIME_SCALE, 30
+PROCESSES, CALLS_EACH = 4, 20
+
+
+def _clear_buckets(backend: str, seller_prefix: str) -> None:
+    if backend == "postgres":
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(PG_DDL)
+            conn.execute(f"DELETE FROM {PG_TABLE} WHERE bucket_key LIKE %s", (seller_prefix + ":%",))
+    else:
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"sp_rate_limit:{seller_prefix}:*"):
+            client.delete(key)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Four OS processes (spawn), with the hook imported once in each (Airflow's import is slow)."""
+    with multiprocessing.get_context("spawn").Pool(PROCESSES, initializer=warm_up) as workers:
+        assert len(workers.map(pid, range(PROCESSES), chunksize=1)) == PROCESSES
+        yield workers
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+def test_four_processes_share_one_budget(backend: str, sandbox_factory, pool) -> None:
+    sb = sandbox_factory(seed=21, orders=40, days=5, time_scale=TIME_SCALE)
+    _clear_buckets(backend, sb.seller_id)
+    ids = [o["orderId"] for o in sb.truth()["orders"]]
+    conn = sb.connection_uri(
+        rate_limit_backend=backend, rate_limit_dsn=PG_DSN if backend == "postgres" else REDIS_URL
+    )
+    sb.reset_stats()
+    start_at = time.time() + 1.5  # all workers start together
+    jobs = [
+        pool.apply_async(
+            call_get_order, (conn, [ids[(p * 7 + i) % len(ids)] for i in range(CALLS_EACH)], start_at)
+        )
+        for p in range(PROCESSES)
+    ]
+    results = [r for job in jobs for r in job.get(timeout=120)]
+    stats = sb.stats()["operations"]["getOrder"]
+    total = PROCESSES * CALLS_EACH
+    assert len(results) == total and stats["calls"] == total
+    assert stats["throttled"] <= 0.01 * total, stats  # <= 1% 429s across 4 processes
+    # jointly within burst + rate * T (over the whole run and over every sub-span of it)
+    sent = sorted(t for t, status in results if status == 200)
+    elapsed = sent[-1] - start_at
+    assert len(sent) <= BURST + RATE * elapsed + 2
+    assert elapsed >= (total - BURST) / RATE * 0.8  # the budget was really waited for, not ignored
+    for i in range(len(sent)):
+        for j in range(i, len(sent)):
+            assert j - i + 1 <= BURST + RATE * (sent[j] - sent[i]) + 3
+
+
+@pytest.mark.parametrize("backend", ["memory", "postgres", "redis"])
+def test_backends_are_exact_token_buckets(backend: str) -> None:
+    seller = f"T{uuid.uuid4().hex[:12].upper()}"
+    overrides = {"op": (2.0, 5)}
+    if backend == "memory":
+        limiter = MemoryRateLimiter(seller, "na", overrides)
+    elif backend == "postgres":
+        limiter = PostgresRateLimiter(seller, "na", PG_DSN, overrides)
+    else:
+        limiter = RedisRateLimiter(seller, "na", REDIS_URL, overrides)
+    try:
+        granted = [limiter.acquire("op", max_wait=0) for _ in range(8)]
+        assert [g for g, _ in granted] == [True] * 5 + [False] * 3  # burst 5, nothing spent when refused
+        assert 0.3 < granted[-1][1] <= 0.5  # next token in 1/rate s
+        assert limiter.seconds_until_available("op") > 0.2
+        # reservations: tokens go negative, waits queue up in order
+        waits = [limiter.acquire("op", max_wait=10)[1] for _ in range(3)]
+        assert waits[0] < waits[1] < waits[2] and abs((waits[2] - waits[1]) - 0.5) < 0.05
+        limiter.observe_rate("op", 100.0)  # x-amzn-RateLimit-Limit raised the rate
+        time.sleep(0.1)
+        assert limiter.seconds_until_available("op") == 0
+        limiter.observe_rate("op", 1.0)  # ... and lowered it again
+        limiter.penalize("op")  # a 429: the bucket is empty now
+        assert limiter.acquire("op", max_wait=0)[0] is False
+        # threads of one process are serialised too: at 1/s at most one more token in this instant
+        results: list[bool] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(limiter.acquire("op", max_wait=0)[0]))
+            for _ in range(20)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(results) <= 1
+    finally:
+        limiter.close()
