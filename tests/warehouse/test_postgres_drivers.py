@@ -40,3 +40,13 @@ def test_copy_path_round_trips_special_characters(driver, pg_dsn, pg_schema):
     assert wh.fetch_orders()[0]["order_total"] == Decimal("99.95")
     assert wh.fetch_packages()[0]["ship_time"] == at(0)
     assert wh.upsert_orders([o.replace(last_updated_time=at(0))]).orders_stale == 1
+
+
+def test_money_must_be_a_decimal_string(pg_warehouse_conn_id):
+    from selling_partner.warehouse import get_warehouse
+
+    wh = get_warehouse(pg_warehouse_conn_id)
+    wh.ensure_schema()
+    with pytest.raises(ValueError, match="Not a decimal amount"):
+        wh.upsert_orders([order(total="12,50")])
+    assert wh.fetch_orders() == []

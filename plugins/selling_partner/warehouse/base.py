@@ -54,9 +54,11 @@ def _set_all(table: s.Table) -> str:
 
 def _insert_from_stage(table: s.Table, where: str = "true") -> str:
     # "WHERE true" also resolves SQLite's parsing ambiguity of INSERT ... SELECT ... ON CONFLICT.
+    # Key order makes concurrent batches lock overlapping rows in the same order (no deadlocks).
+    key = ", ".join(table.primary_key)
     return (
         f"INSERT INTO {table.name} ({_cols(table)}) SELECT {_cols(table)} "
-        f"FROM {_stage_name(table)} WHERE {where} ON CONFLICT ({', '.join(table.primary_key)})"
+        f"FROM {_stage_name(table)} WHERE {where} ORDER BY {key} ON CONFLICT ({key})"
     )
 
 
@@ -150,6 +152,10 @@ class Warehouse(ABC):
     def _encode_ts(self, value: datetime | None) -> Any:
         """A time as the driver should bind it."""
 
+    def _encode_money(self, value: str | None) -> Any:
+        """A decimal string as the driver should bind it (default: unchanged)."""
+        return value
+
     @property
     def _ts(self) -> TsEncoder:
         return self._encode_ts
@@ -226,7 +232,7 @@ class Warehouse(ABC):
     # ----------------------------------------------------------------- orders
     def upsert_orders(self, orders: Sequence[CanonicalOrder]) -> UpsertResult:
         """Load a batch of canonical orders in one transaction (idempotent, monotonic; see ``rows``)."""
-        batch = build_order_batch(orders, ts=self._ts)
+        batch = build_order_batch(orders, ts=self._ts, money=self._encode_money)
         if not batch.orders:
             return UpsertResult(0, 0, 0, 0, 0)
         with self._transaction() as cur:

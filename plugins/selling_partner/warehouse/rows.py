@@ -30,13 +30,21 @@ from .schema import BUYERS_TABLE, ITEMS_TABLE, ORDERS_TABLE, PACKAGES_TABLE
 
 SQLITE_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TsEncoder = Callable[[datetime | None], Any]
+MoneyEncoder = Callable[[str | None], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def require_aware(value: datetime | None) -> datetime | None:
     """Return ``value`` in UTC; reject naive datetimes (they would be read in the session time zone)."""
     if value is None:
         return None
-    if value.tzinfo is None or value.utcoffset() is None:
+    tz = value.tzinfo
+    if tz is UTC:
+        return value
+    if tz is None or value.utcoffset() is None:
         raise ValueError(f"Naive datetime {value!r}: canonical times must be timezone-aware UTC")
     return value.astimezone(UTC)
 
@@ -103,9 +111,14 @@ def _reduce(orders: Sequence[CanonicalOrder]) -> dict[str, tuple[CanonicalOrder,
 
 
 def build_order_batch(
-    orders: Sequence[CanonicalOrder], *, ts: TsEncoder, loaded_at: datetime | None = None
+    orders: Sequence[CanonicalOrder],
+    *,
+    ts: TsEncoder,
+    money: MoneyEncoder = _same,
+    loaded_at: datetime | None = None,
 ) -> OrderBatch:
-    """Reduce ``orders`` to staged rows; ``ts`` encodes times for the target dialect."""
+    """Reduce ``orders`` to staged rows; ``ts`` and ``money`` encode values for the target dialect."""
+    m = money
     now = ts(loaded_at or datetime.now(UTC))
     batch = OrderBatch()
     history: dict[tuple[str, datetime, str], list[Any]] = {}
@@ -145,7 +158,7 @@ def build_order_batch(
                 d.order_type,
                 d.seller_order_id,
                 d.currency,
-                d.order_total,
+                m(d.order_total),
                 ts(d.created_time),
                 ts(s.last_updated_time),
                 ts(d.earliest_ship_time),
@@ -178,12 +191,12 @@ def build_order_batch(
                     it.quantity_shipped,
                     it.quantity_unshipped,
                     it.currency,
-                    it.unit_price,
-                    it.item_price,
-                    it.item_tax,
-                    it.shipping_price,
-                    it.shipping_tax,
-                    it.promotion_discount,
+                    m(it.unit_price),
+                    m(it.item_price),
+                    m(it.item_tax),
+                    m(it.shipping_price),
+                    m(it.shipping_tax),
+                    m(it.promotion_discount),
                     join_list(it.promotion_ids),
                     it.is_buyer_requested_cancel,
                     it.buyer_cancel_reason,
