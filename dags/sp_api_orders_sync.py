@@ -14,8 +14,9 @@ ORDER_CHANGE notifications that never arrived.
 **Backfill (from the trigger form).** Trigger with `mode = backfill`, a `start_date` and optionally an
 `end_date` (default: now). The range is read in windows of `window_days`. A backfill keeps its own
 checkpoint and never moves the sweep's cursor. It runs until it is done, deferring (no worker slot held)
-while it waits for `searchOrders` quota: Amazon allows about one page of 100 orders every 3 minutes after
-a burst of 20, so 10,000 orders take roughly 4 hours. While it runs, scheduled sweeps wait
+while it waits for `searchOrders` quota (any wait over `SP_API_SYNC_DEFER_AFTER_SECONDS`, default 30).
+Amazon allows about one page of 100 orders every 3 minutes after a burst of 20, so 10,000 orders take
+roughly 4 hours. While it runs, scheduled sweeps wait
 (`max_active_runs=1`): both would spend the same quota.
 
 **Checkpoints.** After every committed page the task saves its position in an Airflow Variable
@@ -45,6 +46,8 @@ WAREHOUSE_CONN_ID = "warehouse_default"
 CONN_IDS = [c.strip() for c in os.environ.get("SP_API_SYNC_CONN_IDS", SP_API_CONN_ID).split(",") if c.strip()]
 #: A sweep stops after this long (it is scheduled every 15 minutes) and the next one continues.
 SWEEP_TIME_BUDGET_MINUTES = 13
+#: Rate-limit waits up to this many seconds are waited out in the worker; longer ones defer the task.
+DEFER_AFTER_SECONDS = float(os.environ.get("SP_API_SYNC_DEFER_AFTER_SECONDS", "30"))
 
 TASK_DOC = """
 #### Sync orders for one seller connection
@@ -154,5 +157,6 @@ with DAG(
                 "if params.mode == 'sweep' and params.time_budget_minutes else None }}"
             ),
             selected_conn_ids="{{ params.sp_api_conn_ids }}",
+            defer_threshold_seconds=DEFER_AFTER_SECONDS,
             outlets=[ORDERS_ASSET],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -63,3 +64,82 @@ def test_backfill_equals_truth(sync_env, request, api_version, backend):
     ]
     raw = get_variable(summary["checkpoint_key"])
     assert raw is not None and '\n  "done": true' in raw
+
+
+def test_sweep_is_incremental_and_backfill_keeps_its_own_checkpoint(sync_env, pg_warehouse_conn_id):
+    import time
+
+    sb = sync_env(orders=300, days=4, seed=12)
+    dag = load_dag("sp_api_orders_sync")
+    conf = {"warehouse_conn_id": pg_warehouse_conn_id}
+    first = xcom_result(run_dag(dag, run_conf={**conf, "start_date": _since(5)}), TASK)
+    assert first["mode"] == "sweep" and first["stop_reason"] == "caught up" and first["pages"] >= 3
+    _check_equal(sb, pg_warehouse_conn_id, first["window_end"])
+    sweep_key = first["checkpoint_key"]
+
+    # Orders change and new ones arrive; once they are older than the (shortened) 2-minute rule, the next
+    # sweep picks them up from its cursor (minus the lookback) without re-reading the history.
+    changed = sb.advance(steps=1, new_orders=20, changes=30)
+    assert changed["changes"]
+    time.sleep(4)
+    second = xcom_result(run_dag(load_dag("sp_api_orders_sync"), run_conf=conf), TASK)
+    assert second["pages"] <= 2 < first["pages"]
+    assert second["window_start"] < first["window_end"] < second["window_end"]
+    _check_equal(sb, pg_warehouse_conn_id, second["window_end"])
+
+    # A backfill over part of the history has its own checkpoint and leaves the sweep's alone.
+    before = get_variable(sweep_key)
+    bf = xcom_result(
+        run_dag(
+            load_dag("sp_api_orders_sync"),
+            run_conf={**conf, "mode": "backfill", "start_date": _since(2), "end_date": _since(1)},
+        ),
+        TASK,
+    )
+    assert bf["checkpoint_key"] != sweep_key and bf["done"]
+    assert get_variable(sweep_key) == before
+    _check_equal(sb, pg_warehouse_conn_id, second["window_end"])
+
+
+def test_rate_limit_waits_defer_and_resume_from_the_checkpoint(
+    sync_env, sqlite_warehouse_conn_id, monkeypatch
+):
+    # 1 searchOrders call per second after a burst of 2; waits over 0.3 s defer the task.
+    monkeypatch.setenv("SP_API_SYNC_DEFER_AFTER_SECONDS", "0.3")
+    sb = sync_env(
+        orders=500,
+        days=5,
+        seed=13,
+        rate_limit_header=False,
+        extra={"rate_limits": {"searchOrders": [1.0, 2]}},
+    )
+    dag = load_dag("sp_api_orders_sync")
+    dr = run_dag(
+        dag,
+        run_conf={
+            "mode": "backfill",
+            "start_date": _since(6),
+            "window_days": 10,
+            "warehouse_conn_id": sqlite_warehouse_conn_id,
+        },
+    )
+    summary = xcom_result(dr, TASK)
+    assert summary["deferrals"] >= 2 and summary["done"]
+    assert summary["pages"] == sb.stats()["operations"]["searchOrders"]["calls"]  # no page read twice
+    _check_equal(sb, sqlite_warehouse_conn_id, summary["window_end"])
+
+
+def test_time_budget_ends_cleanly_and_next_run_continues(sync_env, sqlite_warehouse_conn_id):
+    sb = sync_env(orders=450, days=3, seed=14)
+    dag = load_dag("sp_api_orders_sync")
+    conf = {"warehouse_conn_id": sqlite_warehouse_conn_id, "window_days": 10}
+    first = xcom_result(
+        run_dag(dag, run_conf={**conf, "start_date": _since(4), "time_budget_minutes": 0.0001}), TASK
+    )
+    assert first["pages"] == 1 and first["stop_reason"].startswith("time budget")
+    ckpt = json.loads(get_variable(first["checkpoint_key"]))
+    assert ckpt["page_token"] and ckpt["window_pages"] == 1
+    second = xcom_result(run_dag(load_dag("sp_api_orders_sync"), run_conf=conf), TASK)
+    assert second["stop_reason"] == "caught up" and second["resumed_at_page"] == 1
+    assert sb.stats()["operations"]["searchOrders"]["calls"] == first["pages"] + second["pages"]
+    _check_equal(sb, sqlite_warehouse_conn_id, second["window_end"])

@@ -381,6 +381,9 @@ class SpApiOrdersSyncOperator(BaseOperator):
         return self._finish(cfg, store, ckpt, stop_reason, context)
 
     def _budget_spent(self, cfg: dict[str, Any], run: dict[str, Any]) -> str | None:
+        """Why this run should stop now (``None``: go on). Every run commits at least one page."""
+        if run["pages"] == 0:
+            return None
         if cfg["max_pages"] is not None and run["pages"] >= cfg["max_pages"]:
             return f"page budget of {cfg['max_pages']} spent"
         if cfg["time_budget"] is not None:
