@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from sp_api_sandbox.auth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
@@ -45,6 +49,27 @@ def _add_world_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
+#: set by ``launcher`` for its children: stop when the process that started us is gone.
+EXIT_WITH_PARENT_ENV = "SP_API_SANDBOX_EXIT_WITH_PARENT"
+
+
+def exit_with_parent() -> None:
+    """If asked to (environment), send ourselves SIGTERM once our parent process has died.
+
+    Keeps a crashed or killed test run from leaving sandboxes and moto servers behind.
+    """
+    if os.environ.get(EXIT_WITH_PARENT_ENV) != "1":
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sp_api_sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--sqs-port", type=int, default=4566)
     up.add_argument("--queue-name", default="sp-api-notifications")
     _add_world_args(up)
+    sqs = sub.add_parser("sqs", help="run a moto server (SQS) on loopback (used by the launcher)")
+    sqs.add_argument("--host", default="127.0.0.1")
+    sqs.add_argument("--port", type=int, default=4566)
     return parser
 
 
@@ -95,6 +123,7 @@ def serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
+    exit_with_parent()
     settings = settings_from_args(args)
     app = create_app(settings)
     logging.getLogger("sp_api_sandbox").info(
@@ -155,11 +184,18 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
+def sqs(args: argparse.Namespace) -> int:
+    from moto.server import main as moto_main
+
+    exit_with_parent()
+    moto_main(["-H", args.host, "-p", str(args.port)])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    return up(args)
+    commands = {"serve": serve, "up": up, "sqs": sqs}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ _FLAGS = {
 }
 
 
+def _child_env() -> dict[str, str]:
+    """Our environment, plus the flag that makes the child exit when we die."""
+    return {**os.environ, "SP_API_SANDBOX_EXIT_WITH_PARENT": "1"}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS considers free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -145,7 +150,11 @@ class SandboxProcess:
                 self.port = free_port(self.host)
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                    self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    self.command(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=_child_env(),
                 )
             if self._wait_healthy(timeout):
                 return self
@@ -314,10 +323,20 @@ class MotoSqs:
             self.log_path = Path(name)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "sp_api_sandbox",
+                    "sqs",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=_child_env(),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -90,3 +90,30 @@ def test_up_starts_sqs_and_sandbox_and_stops_both(tmp_path) -> None:
     for p in (port, sqs_port):
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{p}/", timeout=2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+def test_launched_servers_exit_when_their_parent_dies() -> None:
+    script = (
+        "import time\n"
+        "from sp_api_sandbox.launcher import start_moto_sqs, start_sandbox\n"
+        "with start_moto_sqs() as sqs, start_sandbox(orders=5) as sb:\n"
+        "    print(sb.process.pid, sqs.process.pid, flush=True)\n"
+        "    time.sleep(300)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    parent.kill()  # no cleanup code runs in the parent
+    parent.wait(10)
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
