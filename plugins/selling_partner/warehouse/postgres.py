@@ -22,6 +22,9 @@ PG_COPY_TYPES = {
     "float": "float8",
 }
 
+#: ``work_mem`` for the loader's transactions (sorting a batch by key before the upsert).
+WORK_MEM = "64MB"
+
 #: Arbitrary constant key of the advisory lock that serialises ensure_schema across sessions.
 SCHEMA_LOCK_KEY = 0x5350_4150_4957_4800  # "SPAPIWH"
 
@@ -68,6 +71,9 @@ class PostgresWarehouse(Warehouse):
         # Both psycopg 2 and 3 open a transaction implicitly on the first statement (autocommit off).
         if getattr(conn, "autocommit", False):
             conn.autocommit = False
+        # Enough sort memory that a batch's key-ordered insert does not spill to disk (this transaction only).
+        with conn.cursor() as cur:
+            cur.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
 
     def _lock_schema(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
