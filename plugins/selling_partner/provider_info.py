@@ -29,13 +29,13 @@ PROVIDER_INFO: dict[str, Any] = {
     "hooks": [
         {
             "integration-name": "Amazon Selling Partner API",
-            "python-modules": ["selling_partner.hooks.selling_partner"],
+            "python-modules": ["selling_partner.hooks.sp_api"],
         }
     ],
     "connection-types": [
         {
             "connection-type": "amazon_sp_api",
-            "hook-class-name": "selling_partner.hooks.selling_partner.SellingPartnerHook",
+            "hook-class-name": "selling_partner.hooks.sp_api.SellingPartnerHook",
             "hook-name": "Amazon Selling Partner API",
             "conn-fields": {
                 "refresh_token": {

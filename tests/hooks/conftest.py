@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from selling_partner.hooks.auth import ACCESS_TOKENS, RESTRICTED_DATA_TOKENS
 from selling_partner.hooks.ratelimit import DEFAULT_LIMITS, MemoryRateLimiter
-from selling_partner.hooks.selling_partner import SellingPartnerHook
+from selling_partner.hooks.sp_api import SellingPartnerHook
 
 
 def scaled_limits(time_scale: float) -> dict[str, list[float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from selling_partner.hooks.errors import (
     SpApiPageTokenExpired,
     SpApiRateLimitWait,
 )
+from selling_partner.hooks.sp_api import SellingPartnerHook
 from selling_partner.orders.canonical import CanonicalOrder
 from selling_partner.orders.v0 import FIELDS_NOT_IN_V0, FIELDS_NOT_IN_V2026
 from selling_partner.orders.v2026 import normalize_order
@@ -36,18 +38,16 @@ def _throttle_share(stats: dict) -> float:
     return totals["throttled"] / max(1, totals["calls"])
 
 
-def test_test_connection_says_what_works_and_what_is_wrong(sandbox, hook_for) -> None:
+def test_test_connection_says_what_works_and_what_is_wrong(sandbox, hook_for, monkeypatch) -> None:
     ok, message = hook_for(sandbox).test_connection()
     assert ok and "seller A1SANDBOXSELLERNA" in message and "x-amzn-RequestId" in message
     ok, message = hook_for(sandbox, refresh_token="Atzr|revoked").test_connection()
     assert not ok and "invalid_grant" in message and "re-authorize" in message
     assert "Atzr|revoked" not in message
-    bad_secret = sandbox.connection_uri()
-    assert bad_secret  # a wrong client secret is reported as invalid_client with the rotation hint
-    hook = hook_for(sandbox)
-    hook.config  # noqa: B018 - read the connection once
-    object.__setattr__(hook.config, "client_secret", "wrong-secret")
-    ok, message = hook.test_connection()
+    # a wrong client secret: invalid_client, with the rotation hint and without the secret itself
+    conn = json.loads(sandbox.connection_uri()) | {"password": "wrong-secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_SP_WRONG_SECRET", json.dumps(conn))
+    ok, message = SellingPartnerHook("sp_wrong_secret").test_connection()
     assert not ok and "invalid_client" in message and "rotate" in message and "wrong-secret" not in message
     ok, message = hook_for(sandbox, marketplace_ids=["A1PA6795UKMFR9"]).test_connection()
     assert not ok and "not served by region 'na'" in message

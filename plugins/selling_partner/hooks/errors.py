@@ -1,4 +1,4 @@
-"""Typed SP-API errors raised by :class:`~selling_partner.hooks.selling_partner.SellingPartnerHook`.
+"""Typed SP-API errors raised by :class:`~selling_partner.hooks.sp_api.SellingPartnerHook`.
 
 Every error names the operation, Amazon's request id (``x-amzn-RequestId``) and what to do, so a log
 line is enough for on-call. Messages never contain tokens, secrets or buyer data: they are built from
