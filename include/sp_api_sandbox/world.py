@@ -360,11 +360,11 @@ class World:
         #: visible; a reader that keeps ``...Before`` at least this far behind now never misses one.
         self.change_spread = timedelta(milliseconds=500)
         self._rng = random.Random(config.seed)
-        self._msg_rng = random.Random(f"messages-{config.seed}")
-        self.application_id = f"amzn1.sellerapps.app.{self._uuid(self._msg_rng)}"
+        ids = random.Random(f"application-{config.seed}")
+        self.application_id = f"amzn1.sellerapps.app.{self._uuid(ids)}"
         self.subscription_ids = {
-            "ORDER_CHANGE": str(self._uuid(self._msg_rng)),
-            "FBA_OUTBOUND_SHIPMENT_STATUS": str(self._uuid(self._msg_rng)),
+            "ORDER_CHANGE": str(self._uuid(ids)),
+            "FBA_OUTBOUND_SHIPMENT_STATUS": str(self._uuid(ids)),
         }
         self._orders: dict[str, SimOrder] = {}
         self._item_ids: set[str] = set()
@@ -375,6 +375,9 @@ class World:
         self._levels = tuple(SERVICE_LEVELS)
         self._level_cum = tuple(itertools.accumulate(v[2] for v in SERVICE_LEVELS.values()))
         now = self._now()
+        # NotificationIds repeat for the same seed and clock, but not across runs on the real clock
+        # (an inbox that outlives one sandbox must not mistake a new run's messages for duplicates).
+        self._msg_rng = random.Random(f"messages-{config.seed}-{now.isoformat()}")
         span_ms = int(config.days * 86_400_000)
         recent_ms = min(span_ms, 12 * 3_600_000)  # a busier last half day, so every status is present
         rand = self._rng.random

@@ -91,6 +91,24 @@ def test_same_seed_and_clock_give_the_same_world_and_evolution() -> None:
     assert a.poison_messages(5) == b.poison_messages(5)
 
 
+def test_notification_ids_are_fresh_across_runs_of_one_seed() -> None:
+    """Same seed, another start time (a new run on the real clock): no NotificationId repeats."""
+    ids = []
+    for start in (START, START + timedelta(hours=1)):
+        clock = Clock(start)
+        world = World(WorldConfig(seed=11, orders=100), clock=clock)
+        clock.tick(60)
+        ids.append(
+            {
+                m["NotificationMetadata"]["NotificationId"]
+                for c in world.advance(new_orders=5, changes=20)
+                for m in world.messages_for(c)
+            }
+        )
+        assert world.application_id == make_world(seed=11, orders=1)[0].application_id
+    assert ids[0] and ids[1] and not ids[0] & ids[1]
+
+
 def test_different_seeds_give_different_worlds() -> None:
     a, _ = make_world(seed=1, orders=100)
     b, _ = make_world(seed=2, orders=100)
