@@ -149,6 +149,15 @@ def test_token_expiry_mid_run_refreshes_once(sandbox_factory, hook_for) -> None:
     assert len(set(seen)) == len(seen) == 120
     stats = sb.stats()["operations"]
     assert stats["searchOrders"]["errors"] == 1  # exactly one 403 for the expired token, then refreshed
+    # v0 with PII: the LWA token and both cached RDTs expire; each is replaced once
+    v0 = hook_for(sb, orders_api_version="v0", include_pii=True)
+    ids = [o["orderId"] for o in sb.truth()["orders"][:4]]
+    first = [v0.get_canonical_order(i) for i in ids[:2]]
+    sb.expire_access_tokens()
+    second = [v0.get_canonical_order(i) for i in ids[2:]]
+    assert all(o.buyer is not None for o in first + second)
+    assert v0.stats.calls["createRestrictedDataToken"] == 4  # 2 templates, issued twice
+    assert v0.stats.retries == {}  # the refresh happened inside the call, no retry was needed
 
 
 def test_page_token_expiry_is_typed_and_the_window_restarts(sandbox_factory, hook_for) -> None:

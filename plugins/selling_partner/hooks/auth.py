@@ -230,6 +230,8 @@ class LwaClient:
                 code=error,
                 hint=hint,
             )
+        if isinstance(last_error, SpApiServerError):
+            raise last_error
         raise SpApiServerError(
             f"LWA token endpoint unreachable: {type(last_error).__name__}",
             operation=operation,

@@ -710,6 +710,7 @@ class SellingPartnerHook(BaseHook):
                 orders = [v2026_adapter.normalize_order(raw, seller_id=cfg.seller_id) for raw in page.orders]
                 calls = self.stats.calls["searchOrders"] - calls_before
                 calls_before = self.stats.calls["searchOrders"]
+                self._log_page(page, len(orders))
                 yield OrderPage(
                     orders,
                     page.next_token,
@@ -728,6 +729,7 @@ class SellingPartnerHook(BaseHook):
         ):
             orders = [self._canonical_v0(raw, max_wait=self.page_max_wait) for raw in page.orders]
             total = sum(self.stats.calls.values())
+            self._log_page(page, len(orders))
             yield OrderPage(
                 orders,
                 page.next_token,
@@ -736,6 +738,19 @@ class SellingPartnerHook(BaseHook):
                 total - total_before,
             )
             total_before = total
+
+    def _log_page(self, page: SearchPage, count: int) -> None:
+        op = self.search_operation
+        log.info(
+            "%s page: %d orders, window end %s, %s; next %s token in %.0f s [x-amzn-RequestId: %s]",
+            op,
+            count,
+            page.last_updated_before.isoformat() if page.last_updated_before else "-",
+            "more pages" if page.next_token else "last page",
+            op,
+            self.seconds_until_available(op),
+            page.request_id or "none",
+        )
 
     @staticmethod
     def _window_end(page: SearchPage, sent: datetime | str) -> datetime:
