@@ -15,6 +15,7 @@ The checkpoint (version 1) is a JSON object::
       "window_pages": 0, "window_orders": 0,
       "window_ordered": true,             # pages so far came in ascending lastUpdatedTime
       "window_restarts": 0,               # page-token restarts of the open window
+      "window_cap_seconds": null,         # smaller window size after repeated token expiry (optional)
       "last_committed_updated_time": "<ISO>" | null,  # newest lastUpdatedTime committed in the window
       "last_window_end": "<ISO>" | null,  # end of the last finished window
       "pages": 0, "orders": 0, "windows": 0, "restarts": 0,   # totals for this checkpoint
@@ -242,6 +243,9 @@ def next_window(ckpt: dict[str, Any], *, horizon: datetime, max_window: timedelt
         return None
     start = to_utc(ckpt["cursor"])
     assert start is not None
+    cap = ckpt.get("window_cap_seconds")
+    if cap:
+        max_window = min(max_window, timedelta(seconds=float(cap)))
     end = min(start + max_window, horizon)
     if end - start < MIN_WINDOW:
         return None
@@ -319,6 +323,8 @@ def close_window(ckpt: dict[str, Any], *, now: datetime, lookback: timedelta) ->
     else:
         # Overlap by the lookback, but never move the cursor backwards.
         cursor = max(effective_end - lookback, to_utc(ckpt["cursor"]))  # type: ignore[type-var]
+    if ckpt.get("window_cap_seconds") and not ckpt.get("window_restarts"):
+        out["window_cap_seconds"] = float(ckpt["window_cap_seconds"]) * 2
     out.update(
         cursor=iso(cursor),
         last_window_end=iso(effective_end),
@@ -363,6 +369,8 @@ def restart_window(
         start = max(start, last - epsilon)
     elif window_restarts >= 2 and end - start > 2 * MIN_WINDOW:
         end = start + (end - start) / 2
+        # Later windows start at this size too (and grow back while they finish without restarts).
+        out["window_cap_seconds"] = (end - start).total_seconds()
     out.update(
         window_start=iso(start),
         window_end=iso(end),

@@ -148,8 +148,15 @@ def test_expired_token_restarts_whole_window_when_pages_were_unsorted():
         twice, updated_times=[T0 + H], next_token=None, echoed_end=None, now=T0, lookback=LOOKBACK
     )
     assert done and twice["window_restarts"] == 0
-    nxt = plan.next_window(twice, horizon=T0 + 5 * H, max_window=24 * H)
-    assert (nxt.start, nxt.end) == (T0 + 2.5 * H - LOOKBACK, T0 + 5 * H)
+    # The halved size carries over to the next window, and doubles after each window without restarts.
+    assert twice["window_cap_seconds"] == 2.5 * 3600
+    nxt = plan.next_window(twice, horizon=T0 + 50 * H, max_window=24 * H)
+    assert (nxt.start, nxt.end) == (T0 + 2.5 * H - LOOKBACK, T0 + 5 * H - LOOKBACK)
+    clean = plan.open_window(twice, nxt, now=T0)
+    clean, _ = plan.record_page(
+        clean, updated_times=[], next_token=None, echoed_end=None, now=T0, lookback=LOOKBACK
+    )
+    assert clean["window_cap_seconds"] == 5 * 3600
 
 
 def test_echoed_window_end_bounds_the_cursor():

@@ -143,3 +143,47 @@ def test_time_budget_ends_cleanly_and_next_run_continues(sync_env, sqlite_wareho
     assert second["stop_reason"] == "caught up" and second["resumed_at_page"] == 1
     assert sb.stats()["operations"]["searchOrders"]["calls"] == first["pages"] + second["pages"]
     _check_equal(sb, sqlite_warehouse_conn_id, second["window_end"])
+
+
+def test_flaky_api_429s_and_5xx_still_give_exactly_the_truth(sync_env, pg_warehouse_conn_id):
+    sb = sync_env(orders=700, days=6, seed=31, faults="flaky")
+    dr = run_dag(
+        load_dag("sp_api_orders_sync"),
+        run_conf={
+            "mode": "backfill",
+            "start_date": _since(7),
+            "window_days": 2,
+            "warehouse_conn_id": pg_warehouse_conn_id,
+        },
+    )
+    summary = xcom_result(dr, TASK)
+    assert summary["done"]
+    stats = sb.stats()["operations"]["searchOrders"]
+    assert stats["throttled"] + stats["errors"] > 0, (
+        "the flaky profile injected nothing: the test proves nothing"
+    )
+    _check_equal(sb, pg_warehouse_conn_id, summary["window_end"])
+
+
+def test_expired_page_tokens_restart_the_window_and_lose_nothing(sync_env, sqlite_warehouse_conn_id):
+    # Page tokens live 0.2 s but calls are paced 0.5 s apart: every token has expired when it is used.
+    sb = sync_env(
+        orders=500,
+        days=5,
+        seed=32,
+        page_token_ttl=0.2,
+        rate_limit_header=False,
+        extra={"rate_limits": {"searchOrders": [2.0, 1]}},
+    )
+    dr = run_dag(
+        load_dag("sp_api_orders_sync"),
+        run_conf={
+            "mode": "backfill",
+            "start_date": _since(6),
+            "window_days": 10,
+            "warehouse_conn_id": sqlite_warehouse_conn_id,
+        },
+    )
+    summary = xcom_result(dr, TASK)
+    assert summary["done"] and summary["restarts"] >= 2
+    _check_equal(sb, sqlite_warehouse_conn_id, summary["window_end"])
