@@ -10,7 +10,6 @@ version-agnostic calls that return canonical records: :meth:`iter_order_pages` a
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -157,7 +156,6 @@ class SellingPartnerHook(BaseHook):
         self.page_max_wait = 900.0 if page_max_wait is None else float(page_max_wait)
         self.stats = _CallStats()
         self._rdt_generic_ok = True
-        self._lock = threading.Lock()
 
     # --- configuration --------------------------------------------------------------------------
 
@@ -234,6 +232,10 @@ class SellingPartnerHook(BaseHook):
             "password": conn.password or None,
         }
         return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+    def get_conn(self) -> requests.Session:
+        """The hook's pooled HTTP session (Airflow hook convention)."""
+        return self.session
 
     def seconds_until_available(self, operation: str) -> float:
         """Seconds until ``operation`` has a rate-limit token (0 = now); spends nothing."""
