@@ -116,3 +116,39 @@ def test_backends_are_exact_token_buckets(backend: str) -> None:
         assert sum(results) <= 1
     finally:
         limiter.close()
+
+
+def test_postgres_backend_from_an_airflow_connection(monkeypatch) -> None:
+    """``rate_limit_conn_id`` names a postgres connection instead of a DSN (no request is sent)."""
+    import json
+
+    from selling_partner.hooks.errors import SpApiRateLimitWait
+    from selling_partner.hooks.sp_api import SellingPartnerHook
+
+    seller = f"T{uuid.uuid4().hex[:12].upper()}"
+    monkeypatch.setenv("AIRFLOW_CONN_SP_LIMITS_PG", "postgresql://root@127.0.0.1:5432/test")
+    extra = {
+        "refresh_token": "Atzr|unused",
+        "region": "eu",
+        "marketplace_ids": "A1PA6795UKMFR9",
+        "seller_id": seller,
+        "rate_limit_backend": "postgres",
+        "rate_limit_conn_id": "sp_limits_pg",
+    }
+    conn = {"conn_type": "amazon_sp_api", "login": "cid", "password": "secret", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_SP_PG_LIMITED", json.dumps(conn))
+    hook = SellingPartnerHook("sp_pg_limited", max_wait=0)
+    try:
+        assert isinstance(hook.limiter, PostgresRateLimiter)
+        assert hook.seconds_until_available("searchOrders") == 0
+        for _ in range(20):
+            hook._throttle("searchOrders", 0)  # spend the burst as 20 calls would
+        with pytest.raises(SpApiRateLimitWait, match=r"next searchOrders token in 1[78]\d"):
+            hook._throttle("searchOrders", 0)
+        with psycopg.connect(PG_DSN) as pg:
+            (row,) = pg.execute(
+                f"SELECT rate, burst FROM {PG_TABLE} WHERE bucket_key = %s", (f"{seller}:eu:searchOrders",)
+            )
+        assert row == (0.0056, 20.0)
+    finally:
+        hook.close()
