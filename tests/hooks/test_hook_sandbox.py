@@ -231,3 +231,29 @@ def test_flaky_profile_every_order_arrives_and_failures_are_retried(sandbox_fact
         assert got.keys() == {o["orderId"] for o in truth}, version
         assert sum(hook.stats.retries.values()) > 0, version  # faults happened and were retried
     assert sb.stats()["totals"]["faults"] > 0
+
+
+def test_tokens_are_cached_per_credential_across_threads(sandbox_factory, hook_for) -> None:
+    import threading
+
+    sb = sandbox_factory(seed=6, orders=20, days=3, time_scale=1)  # tokens live an hour here
+    ids = [o["orderId"] for o in sb.truth()["orders"]]
+    hooks = [hook_for(sb), hook_for(sb)]  # two hooks, one credential: one process-wide cache
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            hooks[k % 2].get_order(ids[k % len(ids)])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ops = sb.stats()["operations"]
+    assert ops["getOrder"]["ok"] == 16 and ops["lwaToken"]["calls"] == 1
+    hooks[0].get_destinations()  # a grantless call needs its own client_credentials token
+    assert sb.stats()["operations"]["lwaToken"]["calls"] == 2
