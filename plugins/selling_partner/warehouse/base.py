@@ -91,12 +91,15 @@ _ACCEPTED = f"SELECT order_id FROM {_stage_name(s.ACCEPTED_TABLE)}"
 
 
 def _replace_children_sql(table: s.Table) -> tuple[str, str]:
-    """(delete children missing from the accepted version, upsert the present ones)."""
-    stage = _stage_name(table)
+    """(delete children missing from the accepted version, upsert the present ones).
+
+    ``NOT IN`` over a row value lets PostgreSQL hash the staged keys once (a hashed subplan) and
+    SQLite build one automatic index, so neither needs an index on the staging table.
+    """
     key = table.primary_key[1]
     delete = (
-        f"DELETE FROM {table.name} WHERE order_id IN ({_ACCEPTED}) AND NOT EXISTS (SELECT 1 FROM "
-        f"{stage} st WHERE st.order_id = {table.name}.order_id AND st.{key} = {table.name}.{key})"
+        f"DELETE FROM {table.name} WHERE order_id IN ({_ACCEPTED}) "
+        f"AND (order_id, {key}) NOT IN (SELECT order_id, {key} FROM {_stage_name(table)})"
     )
     upsert = f"{_insert_from_stage(table, f'order_id IN ({_ACCEPTED})')} DO UPDATE SET {_set_all(table)}"
     return delete, upsert

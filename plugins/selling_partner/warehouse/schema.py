@@ -322,7 +322,8 @@ def create_table_sql(table: Table, dialect: Dialect, *, name: str | None = None,
         f"{_check_identifier(c.name)} {types[c.type]}{'' if c.nullable else ' NOT NULL'}"
         for c in table.columns
     ]
-    cols.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
+    if not temp:  # staging copies are deduplicated on the key in Python and loaded without indexes
+        cols.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
     prefix = "CREATE TEMPORARY TABLE" if temp else "CREATE TABLE IF NOT EXISTS"
     return f"{prefix} {_check_identifier(name or table.name)} (\n    " + ",\n    ".join(cols) + "\n)"
 
