@@ -475,7 +475,9 @@ class SandboxServer:
         payload: dict[str, Any] = {"Orders": orders, field_name[0].upper() + field_name[1:]: echoed}
         if position is not None:
             extra = {"before": format_time(window.before), "filters": filters, "params": params}
-            payload["NextToken"] = self.page_tokens.encode("getOrders", fhash, position, extra)
+            payload["NextToken"] = self.page_tokens.encode(
+                "getOrders", fhash, position, extra, standard_base64=True
+            )
         return {"payload": payload}
 
     def _v0_matches(self, order: Any, doc: dict[str, Any], filters: dict[str, Any]) -> bool:
@@ -537,7 +539,7 @@ class SandboxServer:
         payload: dict[str, Any] = {"AmazonOrderId": order_id, "OrderItems": page}
         if offset + size < len(items):
             payload["NextToken"] = self.page_tokens.encode(
-                "getOrderItems", filters_hash({"orderId": order_id}), offset + size
+                "getOrderItems", filters_hash({"orderId": order_id}), offset + size, standard_base64=True
             )
         return {"payload": payload}
 

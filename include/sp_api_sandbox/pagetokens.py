@@ -31,11 +31,15 @@ def filters_hash(filters: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def _b64(data: bytes) -> str:
+def _b64(data: bytes, standard: bool) -> str:
+    if standard:  # like v0's NextToken: '+', '/' and '=' that a client must URL-encode
+        return base64.b64encode(data).decode()
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _unb64(text: str) -> bytes:
+    if any(c in text for c in "+/="):
+        return base64.b64decode(text, validate=True)
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -49,13 +53,22 @@ class PageTokenCodec:
     generation: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def encode(self, kind: str, fhash: str, position: Any, extra: Mapping[str, Any] | None = None) -> str:
+    def encode(
+        self,
+        kind: str,
+        fhash: str,
+        position: Any,
+        extra: Mapping[str, Any] | None = None,
+        *,
+        standard_base64: bool = False,
+    ) -> str:
+        """A token for ``kind``; ``standard_base64`` gives v0-style tokens with ``+``, ``/`` and ``=``."""
         body = {"k": kind, "f": fhash, "p": position, "t": round(self.clock(), 3), "g": self.generation}
         if extra:
             body["x"] = dict(extra)
         raw = json.dumps(body, separators=(",", ":")).encode()
         sig = hmac.new(self.key, raw, hashlib.sha256).digest()[:16]
-        return f"{_b64(raw)}.{_b64(sig)}"
+        return f"{_b64(raw, standard_base64)}.{_b64(sig, standard_base64)}"
 
     def decode(self, token: str, kind: str) -> dict[str, Any]:
         """The token's body; raises ``PageTokenError`` with a message fit for a 400 response."""

@@ -396,6 +396,24 @@ def test_v0_get_orders_pages_with_next_token_alone_or_with_filters(api: SandboxC
     assert easy_ship["Orders"] == []  # the sandbox seller has no Easy Ship orders
 
 
+def test_v0_next_token_must_be_url_encoded(api: SandboxClient) -> None:
+    params = {
+        "CreatedAfter": ago(days=20),
+        "MarketplaceIds": api.sandbox.marketplace_ids[0],
+        "MaxResultsPerPage": "1",
+    }
+    payload = api.get(V0, params=params).json()["payload"]
+    for _ in range(10):  # v0 tokens are standard base64; find one with a '+' in it
+        if "+" in payload["NextToken"]:
+            break
+        payload = api.get(V0, params={"NextToken": payload["NextToken"]}).json()["payload"]
+    token = payload["NextToken"]
+    assert "+" in token
+    raw = api.get(f"{V0}?NextToken={token}")  # '+' arrives as a space (GH#1420)
+    assert raw.status_code == 400 and error_of(raw)["code"] == "InvalidInput"
+    assert api.get(V0, params={"NextToken": token}).status_code == 200
+
+
 def test_v0_order_items_are_paged(api: SandboxClient) -> None:
     body = api.get(SEARCH, params={"createdAfter": ago(days=20)}).json()
     order = next(o for o in body["orders"] if len(o["orderItems"]) >= 3)

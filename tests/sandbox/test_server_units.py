@@ -220,6 +220,15 @@ def test_page_tokens_bind_filters_expire_and_resist_tampering() -> None:
         codec.decode(fresh, "searchOrders")
 
 
+def test_v0_style_tokens_use_standard_base64() -> None:
+    codec = PageTokenCodec(ttl=100)
+    tokens = [codec.encode("getOrders", "f", [i, "x" * i], standard_base64=True) for i in range(30)]
+    assert all(t.endswith("==") for t in tokens) and any("+" in t or "/" in t for t in tokens)
+    assert [codec.decode(t, "getOrders")["p"] for t in tokens] == [[i, "x" * i] for i in range(30)]
+    with pytest.raises(PageTokenError, match="malformed"):
+        codec.decode(next(t for t in tokens if "+" in t).replace("+", " "), "getOrders")
+
+
 # -- validation ----------------------------------------------------------------------------------
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
