@@ -244,6 +244,24 @@ def test_throttled_and_fault_responses_validate(sandbox_factory) -> None:
         if response.status_code == 429:
             validate_model(V26, "ErrorList", response.json())
     assert statuses.count(429) == 2
+    v0_params = {"CreatedAfter": long_ago(), "MarketplaceIds": sb.marketplace_ids[0]}
+    v0_statuses = [api.get(V0, params=v0_params, retry_throttled=False) for _ in range(21)]
+    assert [r.status_code for r in v0_statuses].count(429) == 1
+    check(v0_statuses[-1], 429, V0M, "GetOrdersResponse")
+    check(
+        api.get("/notifications/v1/destinations/no-such-id", grantless=True),
+        404,
+        NOTIF,
+        "GetDestinationResponse",
+    )
+    bad_type = api.post("/notifications/v1/subscriptions/NOT_A_TYPE", json={"payloadVersion": "1.0"})
+    check(bad_type, 400, NOTIF, "CreateSubscriptionResponse")
+    check(
+        api.delete("/notifications/v1/destinations/no-such-id", grantless=True),
+        404,
+        NOTIF,
+        "DeleteDestinationResponse",
+    )
     sb.config(faults={"profile": "none", "error500": 0.5, "error503": 0.5})
     for _ in range(6):
         response = api.get(f"{SEARCH}/123-1234567-7654321")
