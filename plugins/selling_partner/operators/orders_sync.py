@@ -34,6 +34,10 @@ MAX_RESTARTS_WITHOUT_PROGRESS = 3
 HORIZON_SAFETY_SECONDS = 2.0
 
 
+class _StopRun(Exception):
+    """End this run cleanly (budget), leaving the checkpoint for the next run."""
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -321,8 +325,8 @@ class SpApiOrdersSyncOperator(BaseOperator):
             else:
                 ckpt = open_and_save(store, key, ckpt, window)
                 self.log.info("window %s: opened", window.label())
-            self._maybe_defer(hook, op, store, key, ckpt, cfg)
             try:
+                self._maybe_defer(hook, op, store, key, ckpt, cfg)
                 finished = False
                 pages = hook.iter_order_pages(
                     last_updated_after=window.start,
@@ -359,8 +363,11 @@ class SpApiOrdersSyncOperator(BaseOperator):
                     ckpt = plan.close_window(ckpt, now=_utcnow(), lookback=cfg["lookback"])
                     run["windows"] += 1
                     store.save(key, ckpt)
+            except _StopRun as stop:
+                stop_reason = str(stop)
+                break
             except SpApiRateLimitWait as exc:
-                self._defer(store, key, ckpt, float(exc.wait_seconds), op)
+                self._defer(store, key, ckpt, float(exc.wait_seconds), op, cfg)
             except SpApiPageTokenExpired as exc:
                 restarts_in_a_row += 1
                 run["restarts"] += 1
@@ -398,12 +405,27 @@ class SpApiOrdersSyncOperator(BaseOperator):
     ) -> None:
         wait = float(hook.seconds_until_available(op))
         if wait > self.defer_threshold_seconds:
-            self._defer(store, key, ckpt, wait, op)
+            self._defer(store, key, ckpt, wait, op, cfg)
 
-    def _defer(self, store: CheckpointStore, key: str, ckpt: dict[str, Any], wait: float, op: str) -> None:
+    def _defer(
+        self,
+        store: CheckpointStore,
+        key: str,
+        ckpt: dict[str, Any],
+        wait: float,
+        op: str,
+        cfg: dict[str, Any],
+    ) -> None:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         run = ckpt["current_run"]
+        if cfg["time_budget"] is not None and run["pages"] > 0:
+            started = plan.to_utc(run["started_at"])
+            assert started is not None
+            if (_utcnow() - started).total_seconds() + wait >= cfg["time_budget"]:
+                raise _StopRun(
+                    f"time budget of {cfg['time_budget']:.0f}s would be spent waiting for {op} quota"
+                )
         run["deferred_seconds"] = float(run.get("deferred_seconds", 0.0)) + wait
         store.save(key, ckpt)
         self.log.info("%s: next token in %.0fs; deferring (no worker slot held)", op, wait)
