@@ -29,12 +29,21 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / ".demo"
+#: Everything the demo writes (override with SP_DEMO_DIR, e.g. in tests).
+DEMO = Path(os.environ.get("SP_DEMO_DIR") or ROOT / ".demo").resolve()
 AIRFLOW_HOME = DEMO / "airflow"
 WAREHOUSE_DB = DEMO / "warehouse.db"
 DAG_ID = "sp_api_orders_sync"
 #: Lines of the sync's log worth showing while it runs.
 _PROGRESS = re.compile(r"(window \S+->\S+|sync of|deferring|resum|checkpoint)", re.IGNORECASE)
+
+
+def _rel(path: Path) -> str:
+    """``path`` relative to the repository when inside it (shorter messages)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def airflow_env() -> dict[str, str]:
@@ -93,7 +102,7 @@ def run_backfill(env: dict[str, str], start: datetime) -> int:
     conf = {"mode": "backfill", "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "reset_checkpoint": True}
     log_path = DEMO / "sync.log"
     cmd = [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, "-c", json.dumps(conf)]
-    print(f"$ airflow dags test {DAG_ID} -c '{json.dumps(conf)}'   (full log: {log_path.relative_to(ROOT)})")
+    print(f"$ airflow dags test {DAG_ID} -c '{json.dumps(conf)}'   (full log: {_rel(log_path)})")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(  # noqa: S603
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -101,19 +110,18 @@ def run_backfill(env: dict[str, str], start: datetime) -> int:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            if _PROGRESS.search(line) and "[DAG TEST]" not in line:
+            if "SpApiOrdersSyncOperator" in line and _PROGRESS.search(line):
                 print("   ", _short(line))
         return proc.wait()
 
 
+_LOG_LINE = re.compile(r"^\S+\s+\[\w+\s*\]\s+(?P<msg>.*?)\s+\[[\w.]+\](?:\s+\w+=\S+)*\s*$")
+
+
 def _short(line: str) -> str:
-    """The message part of an Airflow log line."""
-    text = line.strip()
-    for marker in ("orders_sync.py", "SpApiOrdersSyncOperator"):
-        if marker in text:
-            text = text.split(marker, 1)[1].lstrip(":0123456789 }]-")
-    text = re.sub(r"\s*(source|logger|chan|loc)=\S+", "", text)
-    return text[:200]
+    """The message part of an Airflow (structlog) log line."""
+    match = _LOG_LINE.match(line.strip())
+    return (match.group("msg") if match else line.strip())[:200]
 
 
 def report(sandbox: Any, *, started: float) -> bool:
@@ -197,14 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     ) as sandbox:
         mkts = ", ".join(sandbox.marketplace_ids)
         print(f"   sandbox at {sandbox.url} (seller {sandbox.seller_id}, {mkts})")
-        print(f"preparing Airflow home {AIRFLOW_HOME.relative_to(ROOT)} (SQLite, airflow db migrate)")
+        print(f"preparing Airflow home {_rel(AIRFLOW_HOME)} (SQLite, airflow db migrate)")
         airflow("db", "migrate", env=env)
         airflow("connections", "import", str(write_connections(sandbox, args.api_version)), env=env)
         start = datetime.now(UTC) - timedelta(days=args.days + 1)
-        print(f"historical sync from {start:%Y-%m-%d} into {WAREHOUSE_DB.relative_to(ROOT)}")
+        print(f"historical sync from {start:%Y-%m-%d} into {_rel(WAREHOUSE_DB)}")
         code = run_backfill(env, start)
         if code != 0:
-            print(f"the sync DAG run failed (exit {code}); see .demo/sync.log")
+            print(f"the sync DAG run failed (exit {code}); see {_rel(DEMO / 'sync.log')}")
             return 2
         ok = report(sandbox, started=started)
     print("sandbox stopped.")
