@@ -445,7 +445,11 @@ class SandboxServer:
                 filters, params = stored["filters"], stored["params"]
             else:
                 filters, params = self._v0_filters(q)
-            size = parse_page_size("MaxResultsPerPage", (q.get("MaxResultsPerPage") or [None])[-1])
+            # a NextToken keeps its page size unless the caller sends another one
+            default_size = int(token_body["x"].get("size", 100)) if token_body else 100
+            size = parse_page_size(
+                "MaxResultsPerPage", (q.get("MaxResultsPerPage") or [None])[-1], default_size
+            )
             pinned = parse_time("token", token_body["x"]["before"]) if token_body else None
             window = parse_window(
                 params, self.now(), self.settings.min_before_lag, names=names, pinned_before=pinned
@@ -474,7 +478,7 @@ class SandboxServer:
         field_name, echoed = window.echo()
         payload: dict[str, Any] = {"Orders": orders, field_name[0].upper() + field_name[1:]: echoed}
         if position is not None:
-            extra = {"before": format_time(window.before), "filters": filters, "params": params}
+            extra = {"before": format_time(window.before), "filters": filters, "params": params, "size": size}
             payload["NextToken"] = self.page_tokens.encode(
                 "getOrders", fhash, position, extra, standard_base64=True
             )
@@ -870,9 +874,10 @@ def _fault_response(outcome: str) -> JSONResponse:
     return error_response(500, "InternalFailure", "We encountered an internal error. Please try again.", "")
 
 
-async def _json_body(request: Request) -> Any:
+def _parse_json(raw: bytes) -> Any:
+    """A request body as JSON, or a 400 InvalidInput (raised inside the pipeline, so it is counted)."""
     try:
-        return await request.json()
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, "InvalidInput", "The request body is not valid JSON.", "body") from exc
 
@@ -964,9 +969,9 @@ def create_app(
     # -- Tokens ------------------------------------------------------------------------------------
     @app.post("/tokens/2021-03-01/restrictedDataToken")
     async def create_rdt(request: Request) -> Response:
-        body = await _json_body(request)
+        raw = await request.body()
         return await server.call(
-            request, "createRestrictedDataToken", "seller", lambda c: server.create_rdt(body)
+            request, "createRestrictedDataToken", "seller", lambda c: server.create_rdt(_parse_json(raw))
         )
 
     # -- Notifications -----------------------------------------------------------------------------
@@ -976,9 +981,9 @@ def create_app(
 
     @app.post("/notifications/v1/destinations")
     async def create_destination(request: Request) -> Response:
-        body = await _json_body(request)
+        raw = await request.body()
         return await server.call(
-            request, "createDestination", "grantless", lambda c: server.create_destination(body)
+            request, "createDestination", "grantless", lambda c: server.create_destination(_parse_json(raw))
         )
 
     @app.get("/notifications/v1/destinations/{dest_id}")
@@ -995,12 +1000,12 @@ def create_app(
 
     @app.post("/notifications/v1/subscriptions/{notification_type}")
     async def create_subscription(request: Request, notification_type: str) -> Response:
-        body = await _json_body(request)
+        raw = await request.body()
         return await server.call(
             request,
             "createSubscription",
             "seller",
-            lambda c: server.create_subscription(notification_type, body),
+            lambda c: server.create_subscription(notification_type, _parse_json(raw)),
         )
 
     @app.get("/notifications/v1/subscriptions/{notification_type}")

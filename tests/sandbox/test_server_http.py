@@ -362,6 +362,14 @@ def test_rdt_request_validation(api: SandboxClient, body: dict) -> None:
     assert response.status_code == 400 and error_of(response)["code"] == "InvalidInput"
 
 
+def test_malformed_json_bodies_are_invalid_input_and_counted(api: SandboxClient) -> None:
+    before = api.sandbox.stats()["operations"].get("createRestrictedDataToken", {}).get("errors", 0)
+    response = api.post(RDT, data=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and error_of(response)["code"] == "InvalidInput"
+    assert response.headers["x-amzn-RateLimit-Limit"] == "600"
+    assert api.sandbox.stats()["operations"]["createRestrictedDataToken"]["errors"] == before + 1
+
+
 # -- Orders v0 -----------------------------------------------------------------------------------
 def test_v0_get_orders_pages_with_next_token_alone_or_with_filters(api: SandboxClient) -> None:
     params = {"LastUpdatedAfter": ago(days=20), "MarketplaceIds": ",".join(api.sandbox.marketplace_ids)}
@@ -371,7 +379,10 @@ def test_v0_get_orders_pages_with_next_token_alone_or_with_filters(api: SandboxC
     assert len(payload["Orders"]) == 4 and payload["LastUpdatedBefore"]
     token = payload["NextToken"]
     alone = api.get(V0, params={"NextToken": token}).json()["payload"]
-    with_filters = api.get(V0, params={**params, "NextToken": token}).json()["payload"]
+    assert len(alone["Orders"]) == 4  # the token keeps its page size
+    with_filters = api.get(V0, params={**params, "NextToken": token, "MaxResultsPerPage": "4"}).json()[
+        "payload"
+    ]
     assert [o["AmazonOrderId"] for o in alone["Orders"]] == [
         o["AmazonOrderId"] for o in with_filters["Orders"]
     ]
