@@ -257,3 +257,17 @@ def test_tokens_are_cached_per_credential_across_threads(sandbox_factory, hook_f
     assert ops["getOrder"]["ok"] == 16 and ops["lwaToken"]["calls"] == 1
     hooks[0].get_destinations()  # a grantless call needs its own client_credentials token
     assert sb.stats()["operations"]["lwaToken"]["calls"] == 2
+
+
+def test_throttling_without_rate_headers_converges_on_the_real_rate(sandbox_factory, hook_for) -> None:
+    """No x-amzn-RateLimit-Limit and a configured rate 8x too high: 429s halve the bucket's rate until
+    it fits, every call still succeeds (retried), and the 429s stay few."""
+    sb = sandbox_factory(seed=8, orders=30, days=3, time_scale=20, rate_limit_header=False)
+    hook = hook_for(sb, rate_limits={"getOrder": [80, 30]})  # the sandbox allows 10/s, burst 30
+    ids = [o["orderId"] for o in sb.truth()["orders"]]
+    for k in range(90):
+        assert hook.get_order(ids[k % len(ids)], included_data=[])["orderId"]
+    stats = sb.stats()["operations"]["getOrder"]
+    assert stats["ok"] == 90 and hook.stats.throttled["getOrder"] == stats["throttled"]
+    assert 1 <= stats["throttled"] <= 9  # about log2(80/10) + a few, not one per call
+    assert hook.seconds_until_available("getOrder") >= 0

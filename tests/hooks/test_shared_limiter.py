@@ -100,8 +100,14 @@ def test_backends_are_exact_token_buckets(backend: str) -> None:
         limiter.observe_rate("op", 100.0)  # x-amzn-RateLimit-Limit raised the rate
         time.sleep(0.1)
         assert limiter.seconds_until_available("op") == 0
-        limiter.observe_rate("op", 1.0)  # ... and lowered it again
-        limiter.penalize("op")  # a 429: the bucket is empty now
+        limiter.observe_rate("op", 8.0)
+        limiter.penalize("op")  # a 429: the bucket is empty, the rate halved (4/s) ...
+        assert 0.2 < limiter.seconds_until_available("op") <= 0.25
+        limiter.penalize("op")  # ... and halved again (2/s)
+        assert 0.45 < limiter.seconds_until_available("op") <= 0.5
+        limiter.observe_rate("op", 1.0)  # the header lowered it further
+        limiter.penalize("op")  # never below Amazon's default (1/s for an unknown operation)
+        assert 0.95 < limiter.seconds_until_available("op") <= 1.0
         assert limiter.acquire("op", max_wait=0)[0] is False
         # threads of one process are serialised too: at 1/s at most one more token in this instant
         results: list[bool] = []

@@ -9,7 +9,9 @@ provoking a 429:
   returns ``(True, wait)``; the caller sleeps ``wait`` then sends. Otherwise nothing is spent and it
   returns ``(False, wait)`` so the caller can defer.
 * ``observe_rate(op, rate)`` applies the rate from ``x-amzn-RateLimit-Limit`` (up or down).
-* ``penalize(op)`` empties the bucket after a 429 (which carries no rate header).
+* ``penalize(op)`` empties the bucket after a 429 (which carries no rate header) and halves the rate,
+  never below Amazon's documented default (:func:`rate_floor`); the next ``x-amzn-RateLimit-Limit``
+  restores the applied rate. Without headers the bucket thus converges on the real rate.
 * ``seconds_until_available(op)`` tells how long until the next token, without spending.
 
 Backends: :class:`MemoryRateLimiter` (one process, ``threading.Lock``), :class:`PostgresRateLimiter`
@@ -95,6 +97,19 @@ def reserve(
     return state, False, wait
 
 
+def rate_floor(operation: str) -> float:
+    """Lowest rate a 429 may push a bucket to: Amazon's documented default for ``operation``."""
+    return float(DEFAULT_LIMITS.get(operation, FALLBACK_LIMIT)[0])
+
+
+def penalized(state: BucketState, now: float, floor: float) -> BucketState:
+    """The bucket after a 429 (pure): refilled, emptied (reservations kept), rate halved down to ``floor``."""
+    state = refill(state, now)
+    state.tokens = min(state.tokens, 0.0)
+    state.rate = max(min(state.rate, floor), state.rate / 2)
+    return state
+
+
 def bucket_key(seller_id: str, region: str, operation: str) -> str:
     """Key of one bucket: ``seller:region:operation``."""
     return f"{seller_id or '-'}:{region or '-'}:{operation}"
@@ -139,7 +154,7 @@ class RateLimiter(ABC):
 
     @abstractmethod
     def penalize(self, operation: str) -> None:
-        """A 429 arrived: empty the bucket (keep any reservations already queued)."""
+        """A 429 arrived: empty the bucket (keep queued reservations), halve the rate (``penalized``)."""
 
     def refund(self, operation: str) -> None:  # noqa: B027 - optional hook for backends
         """Give back a reserved token that was not used (default: nothing)."""
@@ -192,9 +207,9 @@ class MemoryRateLimiter(RateLimiter):
     def penalize(self, operation: str) -> None:
         with self._lock:
             now = self._now()
-            state = refill(self._state(operation, now), now)
-            state.tokens = min(state.tokens, 0.0)
-            self._buckets[self.key(operation)] = state
+            self._buckets[self.key(operation)] = penalized(
+                self._state(operation, now), now, rate_floor(operation)
+            )
 
     def refund(self, operation: str) -> None:
         with self._lock:
@@ -257,7 +272,9 @@ UPDATE {PG_TABLE} AS b SET tokens = {_PG_REFILLED}, rate = %(rate)s, updated_at 
 FROM {_PG_NOW} AS n WHERE b.bucket_key = %(key)s AND b.rate <> %(rate)s
 """
 PG_PENALIZE = f"""
-UPDATE {PG_TABLE} AS b SET tokens = LEAST({_PG_REFILLED}, 0), updated_at = GREATEST(b.updated_at, n.ts)
+UPDATE {PG_TABLE} AS b
+SET tokens = LEAST({_PG_REFILLED}, 0), rate = GREATEST(LEAST(b.rate, %(floor)s), b.rate / 2),
+    updated_at = GREATEST(b.updated_at, n.ts)
 FROM {_PG_NOW} AS n WHERE b.bucket_key = %(key)s
 """
 PG_REFUND = f"""
@@ -334,7 +351,7 @@ class PostgresRateLimiter(RateLimiter):
             self._execute(PG_OBSERVE, operation, rate=float(rate))
 
     def penalize(self, operation: str) -> None:
-        self._execute(PG_PENALIZE, operation)
+        self._execute(PG_PENALIZE, operation, floor=rate_floor(operation))
 
     def refund(self, operation: str) -> None:
         self._execute(PG_REFUND, operation)
@@ -348,7 +365,8 @@ class PostgresRateLimiter(RateLimiter):
 
 # --- Redis ------------------------------------------------------------------------------------------
 
-#: KEYS[1] bucket hash; ARGV: mode, rate, burst, max_wait, new_rate. Uses Redis TIME (server clock).
+#: KEYS[1] bucket hash; ARGV: mode, rate, burst, max_wait, new_rate (the floor for 'penalize').
+#: Uses Redis TIME (the server's clock).
 REDIS_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -371,6 +389,7 @@ elseif mode == 'rate' then
   rate = tonumber(ARGV[5])
 elseif mode == 'penalize' then
   tokens = math.min(tokens, 0)
+  rate = math.max(math.min(rate, tonumber(ARGV[5])), rate / 2)
 elseif mode == 'refund' then
   tokens = math.min(burst, tokens + 1)
 end
@@ -420,7 +439,7 @@ class RedisRateLimiter(RateLimiter):
             self._run("rate", operation, new_rate=float(rate))
 
     def penalize(self, operation: str) -> None:
-        self._run("penalize", operation)
+        self._run("penalize", operation, new_rate=rate_floor(operation))
 
     def refund(self, operation: str) -> None:
         self._run("refund", operation)
