@@ -153,15 +153,28 @@ async def _abort_transport(send: Send) -> bool:
 
 
 class TransportAccess:
-    """Outermost ASGI layer: lets a response drop the raw connection (uvicorn's transport)."""
+    """Outermost ASGI layer: lets a response drop the raw connection (uvicorn's transport) and makes
+    sure every response has a request id."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["sandbox.abort"] = lambda: _abort_transport(send)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["sandbox.abort"] = lambda: _abort_transport(send)
+
+        async def send_with_request_id(message: Any) -> None:
+            # every response carries x-amzn-RequestId (the pipeline sets it; this covers the rest)
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-amzn-requestid" for name, _ in headers):
+                    headers.append((b"x-amzn-requestid", str(uuid.uuid4()).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_request_id)
 
 
 @dataclass

@@ -531,6 +531,8 @@ def test_health_truth_and_stats(sandbox_factory) -> None:
     assert sb.stats()["totals"]["calls"] >= 3
     sb.reset_stats()
     assert sb.stats()["operations"] == {}
+    for path in ("/_sandbox/health", "/_sandbox/stats", "/no/such/path"):
+        assert requests.get(f"{sb.url}{path}", timeout=10).headers["x-amzn-RequestId"]
 
 
 def test_rate_limit_header_can_be_omitted(sandbox_factory) -> None:
