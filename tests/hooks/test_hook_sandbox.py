@@ -41,6 +41,8 @@ def _throttle_share(stats: dict) -> float:
 def test_test_connection_says_what_works_and_what_is_wrong(sandbox, hook_for, monkeypatch) -> None:
     ok, message = hook_for(sandbox).test_connection()
     assert ok and "seller A1SANDBOXSELLERNA" in message and "x-amzn-RequestId" in message
+    ok, message = hook_for(sandbox, orders_api_version="v0").test_connection()
+    assert ok and "Orders API v0" in message
     ok, message = hook_for(sandbox, refresh_token="Atzr|revoked").test_connection()
     assert not ok and "invalid_grant" in message and "re-authorize" in message
     assert "Atzr|revoked" not in message
