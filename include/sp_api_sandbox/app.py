@@ -487,7 +487,8 @@ class SandboxServer:
             if post_filters:  # filters only a rendered v0 order can answer
                 found = [o for o in found if self._v0_matches(o, self.world.render_v0_order(o), filters)]
             page, position = _keyset_page(found, token_body["p"] if token_body else None, size)
-            orders = [_strip_restricted(self.world.render_v0_order(o)) for o in page]
+            elements = self._rdt_elements(ctx)
+            orders = [self._v0_order_doc(o, elements) for o in page]
         field_name, echoed = window.echo()
         payload: dict[str, Any] = {"Orders": orders, field_name[0].upper() + field_name[1:]: echoed}
         if position is not None:
@@ -522,17 +523,20 @@ class SandboxServer:
     def get_order_v0(self, ctx: CallContext, order_id: str) -> dict[str, Any]:
         elements = self._rdt_elements(ctx)
         with self.world_lock:
-            order = self._v0_lookup(order_id)
-            doc = _strip_restricted(self.world.render_v0_order(order))
-            if "buyerInfo" in elements:
-                info = dict(self.world.render_v0_buyer_info(order) or {})
-                info.pop("AmazonOrderId", None)
-                doc["BuyerInfo"] = info
-            if "shippingAddress" in elements:
-                address = (self.world.render_v0_address(order) or {}).get("ShippingAddress")
-                if address:
-                    doc["ShippingAddress"] = address
-        return {"payload": doc}
+            return {"payload": self._v0_order_doc(self._v0_lookup(order_id), elements)}
+
+    def _v0_order_doc(self, order: Any, elements: frozenset[str]) -> dict[str, Any]:
+        """A v0 Order with exactly the restricted fields the RDT's ``dataElements`` grant."""
+        doc = _strip_restricted(self.world.render_v0_order(order))
+        if "buyerInfo" in elements:
+            info = dict(self.world.render_v0_buyer_info(order) or {})
+            info.pop("AmazonOrderId", None)
+            doc["BuyerInfo"] = info
+        if "shippingAddress" in elements:
+            address = (self.world.render_v0_address(order) or {}).get("ShippingAddress")
+            if address:
+                doc["ShippingAddress"] = address
+        return doc
 
     def get_order_items(self, ctx: CallContext, order_id: str) -> dict[str, Any]:
         raw_token = ctx.request.query_params.get("NextToken")

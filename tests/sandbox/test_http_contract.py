@@ -121,6 +121,7 @@ def test_every_operation_validates(sandbox_factory, moto_sqs, seed: int, region:
         {"method": "GET", "path": f"{V0}/{{orderId}}/address"},
         {"method": "GET", "path": f"{V0}/{{orderId}}", "dataElements": ["buyerInfo", "shippingAddress"]},
         {"method": "GET", "path": f"{V0}/{{orderId}}/orderItems", "dataElements": ["buyerInfo"]},
+        {"method": "GET", "path": V0, "dataElements": ["buyerInfo", "shippingAddress"]},
     ]
     rdt_body = check(
         api.post("/tokens/2021-03-01/restrictedDataToken", json={"restrictedResources": resources}),
@@ -129,6 +130,9 @@ def test_every_operation_validates(sandbox_factory, moto_sqs, seed: int, region:
         "CreateRestrictedDataTokenResponse",
     )
     rdt = rdt_body["restrictedDataToken"]
+    bulk = {"CreatedAfter": long_ago(), "MarketplaceIds": ",".join(sb.marketplace_ids)}
+    pii_page = check(api.get(V0, params=bulk, token=rdt), 200, V0M, "GetOrdersResponse")["payload"]["Orders"]
+    assert all("BuyerInfo" in o for o in pii_page)
     for order in v0_orders[::8]:
         oid = order["AmazonOrderId"]
         check(api.get(f"{V0}/{oid}"), 200, V0M, "GetOrderResponse")

@@ -389,6 +389,20 @@ def test_v0_get_orders_pages_with_next_token_alone_or_with_filters(api: SandboxC
     assert {o["AmazonOrderId"] for o in alone["Orders"]}.isdisjoint(
         o["AmazonOrderId"] for o in payload["Orders"]
     )
+    bulk = api.post(
+        RDT,
+        json={
+            "restrictedResources": [
+                {"method": "GET", "path": V0, "dataElements": ["buyerInfo", "shippingAddress"]}
+            ]
+        },
+    ).json()["restrictedDataToken"]
+    with_pii = api.get(V0, params={**params, "MaxResultsPerPage": "4"}, token=bulk).json()["payload"][
+        "Orders"
+    ]
+    assert [o["AmazonOrderId"] for o in with_pii] == [o["AmazonOrderId"] for o in payload["Orders"]]
+    assert all("BuyerInfo" in o for o in with_pii) and not any("BuyerInfo" in o for o in payload["Orders"])
+    assert any("ShippingAddress" in o for o in with_pii)
     changed = api.get(V0, params={**params, "OrderStatuses": "Shipped", "NextToken": token})
     assert changed.status_code == 400
     missing = api.get(V0, params={"LastUpdatedAfter": ago(days=2)})
