@@ -168,6 +168,7 @@ class SellingPartnerHook(BaseHook):
         )
         mask(cfg.client_secret, "client_secret")
         mask(cfg.refresh_token, "refresh_token")
+        mask(cfg.rate_limit_dsn, "rate_limit_dsn")  # may carry a database password
         return cfg
 
     @property
