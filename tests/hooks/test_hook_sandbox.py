@@ -273,3 +273,26 @@ def test_throttling_without_rate_headers_converges_on_the_real_rate(sandbox_fact
     assert stats["ok"] == 90 and hook.stats.throttled["getOrder"] == stats["throttled"]
     assert 1 <= stats["throttled"] <= 9  # about log2(80/10) + a few, not one per call
     assert hook.seconds_until_available("getOrder") >= 0
+
+
+def test_logs_carry_no_tokens_secrets_or_buyer_data(sandbox_factory, hook_for, caplog) -> None:
+    import logging
+
+    sb = sandbox_factory(seed=9, orders=40, days=5, time_scale=600, faults="flaky")
+    caplog.set_level(logging.DEBUG)
+    hook = hook_for(sb, orders_api_version="v0", include_pii=True, rate_limits=scaled_limits(600))
+    orders = []
+    for order_id in [o["orderId"] for o in sb.truth()["orders"][:15]]:
+        orders.append(hook.get_canonical_order(order_id))
+        if len(orders) == 5:
+            sb.expire_access_tokens()
+    assert not hook_for(sb, refresh_token="Atzr|revoked-for-this-test").test_connection()[0]
+    text = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    assert "SP-API" in text  # the hook did log (retries, refreshes)
+    for secret in (sb.client_secret, sb.refresh_token, "Atzr|revoked-for-this-test", "Atza|", "Atz.sprdt|"):
+        assert secret not in text
+    buyers = [o.buyer for o in orders if o.buyer is not None]
+    assert buyers
+    for buyer in buyers:
+        for value in (buyer.buyer_name, buyer.buyer_email, buyer.address_line1, buyer.phone):
+            assert not value or value not in text
