@@ -296,3 +296,30 @@ def test_logs_carry_no_tokens_secrets_or_buyer_data(sandbox_factory, hook_for, c
     for buyer in buyers:
         for value in (buyer.buyer_name, buyer.buyer_email, buyer.address_line1, buyer.phone):
             assert not value or value not in text
+
+
+def test_search_filters_created_window_statuses_and_marketplaces(sandbox, hook_for) -> None:
+    hook = hook_for(sandbox)
+    truth = sandbox.truth()["orders"]
+    created = sorted(o["createdTime"] for o in truth)
+    since = created[len(created) // 2]
+    pages = list(
+        hook.search_orders(
+            created_after=since,
+            fulfillment_statuses=["SHIPPED", "UNSHIPPED"],
+            marketplace_ids=sandbox.marketplace_ids[:1],
+            included_data=["FULFILLMENT"],
+        )
+    )
+    got = {o["orderId"] for p in pages for o in p.orders}
+    expected = {
+        o["orderId"]
+        for o in truth
+        if o["createdTime"] >= since
+        and o["fulfillment"]["fulfillmentStatus"] in ("SHIPPED", "UNSHIPPED")
+        and o["salesChannel"]["marketplaceId"] == sandbox.marketplace_ids[0]
+    }
+    assert got == expected and got
+    assert pages[0].created_before is not None and pages[0].last_updated_before is None
+    with pytest.raises(ValidationError, match="exactly one"):
+        next(hook.search_orders(created_after=since, last_updated_after=since))

@@ -57,6 +57,7 @@ from selling_partner.orders import v0 as v0_adapter
 from selling_partner.orders import v2026 as v2026_adapter
 from selling_partner.orders.canonical import CanonicalOrder
 from selling_partner.validation import (
+    ValidationError,
     format_amazon_time,
     latest_allowed_before,
     parse_amazon_time,
@@ -528,11 +529,11 @@ class SellingPartnerHook(BaseHook):
     ) -> dict[str, Any]:
         lag = self.config.min_before_lag_seconds
         if (last_updated_after is None) == (created_after is None):
-            raise SpApiConfigError("pass exactly one of last_updated_after / created_after", operation=op)
+            raise ValidationError("pass exactly one of last_updated_after / created_after", operation=op)
         if last_updated_after is not None and (created_before is not None):
-            raise SpApiConfigError("created_before cannot be combined with last_updated_after", operation=op)
+            raise ValidationError("created_before cannot be combined with last_updated_after", operation=op)
         if created_after is not None and last_updated_before is not None:
-            raise SpApiConfigError("last_updated_before cannot be combined with created_after", operation=op)
+            raise ValidationError("last_updated_before cannot be combined with created_after", operation=op)
         params: dict[str, Any] = {}
         if last_updated_after is not None:
             after, before = validate_window(
@@ -791,7 +792,7 @@ class SellingPartnerHook(BaseHook):
     def create_destination(self, name: str, sqs_arn: str) -> dict[str, Any]:
         """Create an SQS destination (grantless); if the ARN is already registered, return that one."""
         if not isinstance(sqs_arn, str) or not sqs_arn.startswith("arn:aws:sqs:"):
-            raise SpApiConfigError(
+            raise ValidationError(
                 f"not an SQS queue ARN: {str(sqs_arn)[:80]!r}", operation="createDestination"
             )
         body = {"name": name, "resourceSpecification": {"sqs": {"arn": sqs_arn}}}
@@ -856,7 +857,7 @@ class SellingPartnerHook(BaseHook):
         body: dict[str, Any] = {"payloadVersion": payload_version, "destinationId": destination_id}
         if event_filter:
             if "eventFilterType" not in event_filter:
-                raise SpApiConfigError("event_filter needs eventFilterType (e.g. ORDER_CHANGE)", operation=op)
+                raise ValidationError("event_filter needs eventFilterType (e.g. ORDER_CHANGE)", operation=op)
             if event_filter.get("marketplaceIds"):
                 validate_marketplace_ids(
                     event_filter["marketplaceIds"], region=self.config.region, operation=op
