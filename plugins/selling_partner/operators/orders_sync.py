@@ -225,10 +225,10 @@ class SpApiOrdersSyncOperator(BaseOperator):
             "time_budget": None
             if self.time_budget_seconds in (None, "", "None")
             else float(self.time_budget_seconds),  # type: ignore[arg-type]
+            # What identifies a backfill: the same range resumes (window_days may change in between).
             "requested": {
                 "start_date": plan.iso(start),
                 "end_date": plan.iso(plan.to_utc(self.updated_before)),
-                "window_days": float(self.window_days),
             },
         }
 
