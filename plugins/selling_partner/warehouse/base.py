@@ -140,8 +140,8 @@ class Warehouse(ABC):
         """A new DB-API connection from the Airflow hook."""
 
     @abstractmethod
-    def _begin(self, conn: Any) -> None:
-        """Start the write transaction."""
+    def _begin(self, conn: Any, *, write: bool) -> None:
+        """Start a transaction (``write``: one that will modify the database)."""
 
     @abstractmethod
     def _stage(self, cur: Any, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -164,10 +164,10 @@ class Warehouse(ABC):
         return self._encode_ts
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, *, write: bool = True) -> Iterator[Any]:
         conn = self._connect()
         try:
-            self._begin(conn)
+            self._begin(conn, write=write)
             cur = conn.cursor()
             try:
                 yield cur
@@ -382,7 +382,7 @@ class Warehouse(ABC):
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += f" ORDER BY {order_by or ', '.join(table.primary_key)}{suffix}"
-        with self._transaction() as cur:
+        with self._transaction(write=False) as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
         return [_normalise(table, row) for row in rows]
@@ -419,7 +419,7 @@ class Warehouse(ABC):
         """All rows of one analyst view (``name`` must be one of ``view_names()``)."""
         if name not in self.view_names():
             raise ValueError(f"Unknown view {name!r}")
-        with self._transaction() as cur:
+        with self._transaction(write=False) as cur:
             cur.execute(f"SELECT * FROM {name}")
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]

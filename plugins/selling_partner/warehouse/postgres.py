@@ -67,7 +67,7 @@ class PostgresWarehouse(Warehouse):
 
         return PostgresHook(postgres_conn_id=self.conn_id).get_conn()
 
-    def _begin(self, conn: Any) -> None:
+    def _begin(self, conn: Any, *, write: bool) -> None:
         # Both psycopg 2 and 3 open a transaction implicitly on the first statement (autocommit off).
         if getattr(conn, "autocommit", False):
             conn.autocommit = False

@@ -28,9 +28,10 @@ class SqliteWarehouse(Warehouse):
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return conn
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
-        # Take the write lock up front, so concurrent writers queue instead of failing to upgrade.
-        conn.execute("BEGIN IMMEDIATE")
+    def _begin(self, conn: sqlite3.Connection, *, write: bool) -> None:
+        # Writers take the write lock up front, so concurrent writers queue instead of failing to
+        # upgrade a read lock; readers use a deferred transaction (WAL: they never block writers).
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     def _lock_schema(self, cur: Any) -> None:
         """``BEGIN IMMEDIATE`` already serialises writers."""
