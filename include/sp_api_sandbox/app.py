@@ -891,6 +891,19 @@ def _fault_response(outcome: str) -> JSONResponse:
     return error_response(500, "InternalFailure", "We encountered an internal error. Please try again.", "")
 
 
+async def _lwa_form(request: Request) -> dict[str, str]:
+    """LWA parameters: form-encoded (most clients) or a JSON object (Amazon's Java client)."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LwaError(400, "invalid_request", "The request body is not valid JSON.") from exc
+        if not isinstance(body, dict):
+            raise LwaError(400, "invalid_request", "The request body must be a JSON object.")
+        return {str(k): str(v) for k, v in body.items()}
+    return {k: str(v) for k, v in (await request.form()).items()}
+
+
 def _parse_json(raw: bytes) -> Any:
     """A request body as JSON, or a 400 InvalidInput (raised inside the pipeline, so it is counted)."""
     try:
@@ -930,8 +943,8 @@ def create_app(
     # -- LWA ---------------------------------------------------------------------------------------
     @app.post("/auth/o2/token")
     async def lwa_token(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
         try:
+            form = await _lwa_form(request)
             body = server.tokens.exchange(form)
             response = JSONResponse(body)
         except LwaError as exc:

@@ -66,6 +66,20 @@ def test_lwa_refresh_grant_issues_a_bearer_token_with_the_scaled_lifetime(api: S
     assert body["expires_in"] == 6  # 3600 s / time scale 600
 
 
+def test_lwa_accepts_json_bodies_too(api: SandboxClient) -> None:
+    sb = api.sandbox
+    body = {
+        "grant_type": "refresh_token",
+        "refresh_token": sb.refresh_token,
+        "client_id": sb.client_id,
+        "client_secret": sb.client_secret,
+    }
+    ok = requests.post(sb.lwa_endpoint, json=body, timeout=10)
+    assert ok.status_code == 200 and ok.json()["access_token"].startswith("Atza|")
+    bad = requests.post(sb.lwa_endpoint, data=b"{", headers={"Content-Type": "application/json"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+
+
 @pytest.mark.parametrize(
     ("form", "status", "error"),
     [
