@@ -10,9 +10,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sp_api_sandbox.auth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
 from sp_api_sandbox.faults import PROFILES
+
+if TYPE_CHECKING:
+    from sp_api_sandbox.app import ServerSettings
 
 
 def _positive_float(text: str) -> float:
@@ -91,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace):  # -> ServerSettings (imported lazily: FastAPI is heavy)
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    """``serve``/``up`` arguments as server settings (the app module is imported lazily: it is heavy)."""
     from sp_api_sandbox.app import ServerSettings
 
     return ServerSettings(
