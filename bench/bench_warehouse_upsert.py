@@ -105,12 +105,15 @@ def _load_with_warehouse(dsn: str, orders: list[Any]) -> float:
             "schema": params["dbname"],
         }
     )
-    wh = get_warehouse(conn_id)
-    wh.ensure_schema()
-    with stopwatch() as t:
-        for start in range(0, len(orders), BATCH):
-            wh.upsert_orders(orders[start : start + BATCH])
-    loaded = wh.fetch_orders({"order_id": orders[-1].order_id})
+    try:
+        wh = get_warehouse(conn_id)
+        wh.ensure_schema()
+        with stopwatch() as t:
+            for start in range(0, len(orders), BATCH):
+                wh.upsert_orders(orders[start : start + BATCH])
+        loaded = wh.fetch_orders({"order_id": orders[-1].order_id})
+    finally:
+        os.environ.pop(f"AIRFLOW_CONN_{conn_id.upper()}", None)
     assert loaded and loaded[0]["order_total"] is not None, "loader did not write the last order"
     return t["seconds"]
 
