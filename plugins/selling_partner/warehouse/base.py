@@ -236,6 +236,23 @@ class Warehouse(ABC):
         return [name for name, _ in s.iter_views(self.dialect)]
 
     # ----------------------------------------------------------------- orders
+    def _upsert_staged_orders(self, cur: Any) -> tuple[int, frozenset[str]]:
+        """Apply the staged orders: (rows written, ids of the orders this statement inserted).
+
+        The default reports no inserted ids, so every child row takes the staged path.
+        """
+        cur.execute(ORDERS_UPSERT_SQL)
+        return cur.rowcount, frozenset()
+
+    def _insert_new_children(self, cur: Any, children: Mapping[s.Table, Sequence[tuple[Any, ...]]]) -> bool:
+        """Bulk-insert the child rows of orders inserted by this transaction straight into their tables.
+
+        Returns False (and leaves the tables untouched) when the backend has no such path or a row
+        already existed; the caller then stages those rows like any other. Safe because the
+        transaction holds the new orders' row locks, and every writer of children takes them first.
+        """
+        return False
+
     def upsert_orders(self, orders: Sequence[CanonicalOrder]) -> UpsertResult:
         """Load a batch of canonical orders in one transaction (idempotent, monotonic; see ``rows``)."""
         batch = build_order_batch(orders, ts=self._ts, money=self._encode_money)
@@ -243,21 +260,40 @@ class Warehouse(ABC):
             return UpsertResult(0, 0, 0, 0, 0)
         with self._transaction() as cur:
             self._stage(cur, s.ORDERS_TABLE, batch.orders)
-            self._stage(cur, s.ITEMS_TABLE, batch.items)
-            self._stage(cur, s.PACKAGES_TABLE, batch.packages)
-            self._stage(cur, s.STATUS_HISTORY_TABLE, batch.history)
-            cur.execute(ORDERS_UPSERT_SQL)
-            orders_written = cur.rowcount
-            self._stage(cur, s.ACCEPTED_TABLE, [])
-            cur.execute(ACCEPTED_INSERT_SQL)
-            cur.execute(ITEMS_DELETE_SQL)
-            cur.execute(ITEMS_UPSERT_SQL)
-            items_written = cur.rowcount
-            cur.execute(PACKAGES_DELETE_SQL)
-            cur.execute(PACKAGES_UPSERT_SQL)
-            packages_written = cur.rowcount
-            cur.execute(HISTORY_INSERT_SQL)
-            history_rows = cur.rowcount
+            orders_written, new_ids = self._upsert_staged_orders(cur)
+            items, packages, history = batch.items, batch.packages, batch.history
+            direct = (0, 0, 0)
+            if new_ids:
+                new_children = {
+                    table: [r for r in rows if r[0] in new_ids]
+                    for table, rows in ((s.ITEMS_TABLE, items), (s.PACKAGES_TABLE, packages),
+                                        (s.STATUS_HISTORY_TABLE, history))
+                }  # fmt: skip
+                if self._insert_new_children(cur, new_children):
+                    direct = tuple(len(rows) for rows in new_children.values())  # type: ignore[assignment]
+                    items, packages, history = ([r for r in rows if r[0] not in new_ids]
+                                                for rows in (items, packages, history))  # fmt: skip
+                else:
+                    new_ids = frozenset()
+            items_written = packages_written = 0
+            if len(new_ids) < len(batch.orders):  # some orders existed: replace their children if accepted
+                self._stage(cur, s.ITEMS_TABLE, items)
+                self._stage(cur, s.PACKAGES_TABLE, packages)
+                self._stage(cur, s.ACCEPTED_TABLE, [])
+                cur.execute(ACCEPTED_INSERT_SQL)
+                if new_ids:  # their children are already in place; the delete must not see them
+                    self._forget_accepted(cur, new_ids)
+                cur.execute(ITEMS_DELETE_SQL)
+                cur.execute(ITEMS_UPSERT_SQL)
+                items_written = cur.rowcount
+                cur.execute(PACKAGES_DELETE_SQL)
+                cur.execute(PACKAGES_UPSERT_SQL)
+                packages_written = cur.rowcount
+            history_rows = 0
+            if history:
+                self._stage(cur, s.STATUS_HISTORY_TABLE, history)
+                cur.execute(HISTORY_INSERT_SQL)
+                history_rows = cur.rowcount
             buyers_written = 0
             if batch.buyers:
                 self._stage(cur, s.BUYERS_TABLE, batch.buyers)
@@ -266,17 +302,21 @@ class Warehouse(ABC):
         result = UpsertResult(
             orders_written=orders_written,
             orders_stale=batch.distinct_orders - orders_written,
-            items_written=items_written,
-            packages_written=packages_written,
-            history_rows=history_rows,
+            items_written=items_written + direct[0],
+            packages_written=packages_written + direct[1],
+            history_rows=history_rows + direct[2],
             buyers_written=buyers_written,
         )
         log.info(
-            "Warehouse %s: %d orders written, %d stale, %d items, %d packages, %d history rows",
-            self.conn_id, result.orders_written, result.orders_stale, result.items_written,
+            "Warehouse %s: %d orders written (%d new), %d stale, %d items, %d packages, %d history rows",
+            self.conn_id, result.orders_written, len(new_ids), result.orders_stale, result.items_written,
             result.packages_written, result.history_rows,
         )  # fmt: skip
         return result
+
+    def _forget_accepted(self, cur: Any, order_ids: frozenset[str]) -> None:
+        """Drop ``order_ids`` from the staged accepted set (only called by backends with a new-order path)."""
+        raise NotImplementedError
 
     # ----------------------------------------------------------------- sync runs, PII
     def record_sync_run(self, run: SyncRunRecord) -> None:

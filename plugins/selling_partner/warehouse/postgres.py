@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import schema as s
-from .base import Warehouse, _stage_name
+from .base import ORDERS_UPSERT_SQL, Warehouse, _stage_name
 from .rows import require_aware
 
 #: Logical column type -> PostgreSQL type name for binary COPY.
@@ -24,6 +24,13 @@ PG_COPY_TYPES = {
 
 #: ``work_mem`` for the loader's transactions (sorting a batch by key before the upsert).
 WORK_MEM = "64MB"
+
+#: The orders upsert also reports which orders it inserted: a row version whose ``xmax`` is 0 was
+#: inserted by this statement; an updated (or conflict-locked) row carries this transaction's id.
+ORDERS_UPSERT_RETURNING_SQL = f"{ORDERS_UPSERT_SQL} RETURNING order_id, xmax = 0"
+
+#: SQLSTATE unique_violation.
+UNIQUE_VIOLATION = "23505"
 
 #: Arbitrary constant key of the advisory lock that serialises ensure_schema across sessions.
 SCHEMA_LOCK_KEY = 0x5350_4150_4957_4800  # "SPAPIWH"
@@ -93,8 +100,11 @@ class PostgresWarehouse(Warehouse):
         name = _stage_name(table)
         cur.execute(f"DROP TABLE IF EXISTS {name}")
         cur.execute(s.create_table_sql(table, "postgres", name=name, temp=True) + " ON COMMIT DROP")
-        if not rows:
-            return
+        if rows:
+            self._copy(cur, name, table, rows)
+
+    def _copy(self, cur: Any, name: str, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``COPY`` ``rows`` (tuples in ``table``'s column order) into the table called ``name``."""
         copy_sql = f"COPY {name} ({', '.join(table.column_names)}) FROM STDIN"
         if hasattr(cur, "copy"):  # psycopg 3: binary COPY with declared types (no per-value type lookup)
             with cur.copy(f"{copy_sql} (FORMAT BINARY)") as copy:
@@ -104,3 +114,37 @@ class PostgresWarehouse(Warehouse):
                     write(row)
         else:  # psycopg2
             cur.copy_expert(copy_sql, io.StringIO(rows_to_tsv(rows)))
+
+    def _upsert_staged_orders(self, cur: Any) -> tuple[int, frozenset[str]]:
+        cur.execute(ORDERS_UPSERT_RETURNING_SQL)
+        rows = cur.fetchall()
+        return len(rows), frozenset(order_id for order_id, inserted in rows if inserted)
+
+    def _insert_new_children(self, cur: Any, children: Mapping[s.Table, Sequence[tuple[Any, ...]]]) -> bool:
+        """COPY the children of just-inserted orders into the final tables, skipping the staging hop.
+
+        Such orders can only have children if rows were orphaned (e.g. orders deleted by hand); then
+        the COPY hits the primary key, is rolled back to the savepoint and the rows take the staged path.
+        """
+        cur.execute("SAVEPOINT sp_new_children")
+        try:
+            for table, rows in children.items():
+                if rows:
+                    self._copy(cur, table.name, table, rows)
+        except Exception as exc:
+            if _sqlstate(exc) != UNIQUE_VIOLATION:
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT sp_new_children")
+            return False
+        cur.execute("RELEASE SAVEPOINT sp_new_children")
+        return True
+
+    def _forget_accepted(self, cur: Any, order_ids: frozenset[str]) -> None:
+        cur.execute(
+            f"DELETE FROM {_stage_name(s.ACCEPTED_TABLE)} WHERE order_id = ANY(%s)", (sorted(order_ids),)
+        )
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """SQLSTATE of a psycopg 3 (``sqlstate``) or psycopg2 (``pgcode``) error."""
+    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
