@@ -187,3 +187,15 @@ def test_expired_page_tokens_restart_the_window_and_lose_nothing(sync_env, sqlit
     summary = xcom_result(dr, TASK)
     assert summary["done"] and summary["restarts"] >= 2
     _check_equal(sb, sqlite_warehouse_conn_id, summary["window_end"])
+
+
+def test_unselected_seller_connection_skips(sync_env, sqlite_warehouse_conn_id):
+    from tests.fixtures.airflow import task_states
+
+    sb = sync_env(orders=100, days=2, seed=15)
+    dr = run_dag(
+        load_dag("sp_api_orders_sync"),
+        run_conf={"sp_api_conn_ids": ["another_seller"], "warehouse_conn_id": sqlite_warehouse_conn_id},
+    )
+    assert task_states(dr) == {TASK: "skipped"}
+    assert sb.stats()["operations"].get("searchOrders", {}).get("calls", 0) == 0
