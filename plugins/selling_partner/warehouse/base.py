@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -147,8 +147,8 @@ class Warehouse(ABC):
         """Start a transaction (``write``: one that will modify the database)."""
 
     @abstractmethod
-    def _stage(self, cur: Any, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Create the temporary staging copy of ``table`` and bulk-load ``rows`` into it."""
+    def _stage(self, cur: Any, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Create the temporary staging copy of ``table`` and bulk-load ``rows`` (may be a generator)."""
 
     @abstractmethod
     def _lock_schema(self, cur: Any) -> None:
@@ -244,14 +244,17 @@ class Warehouse(ABC):
         cur.execute(ORDERS_UPSERT_SQL)
         return cur.rowcount, frozenset()
 
-    def _insert_new_children(self, cur: Any, children: Mapping[s.Table, Sequence[tuple[Any, ...]]]) -> bool:
+    def _insert_new_children(
+        self, cur: Any, children: Mapping[s.Table, Iterable[tuple[Any, ...]]]
+    ) -> dict[s.Table, int] | None:
         """Bulk-insert the child rows of orders inserted by this transaction straight into their tables.
 
-        Returns False (and leaves the tables untouched) when the backend has no such path or a row
-        already existed; the caller then stages those rows like any other. Safe because the
-        transaction holds the new orders' row locks, and every writer of children takes them first.
+        Returns the rows written per table, or None (leaving the tables untouched) when the backend has
+        no such path or a row already existed; the caller then stages those rows like any other. Safe
+        because the transaction holds the new orders' row locks, and every writer of children takes them
+        first.
         """
-        return False
+        return None
 
     def upsert_orders(self, orders: Sequence[CanonicalOrder]) -> UpsertResult:
         """Load a batch of canonical orders in one transaction (idempotent, monotonic; see ``rows``)."""
@@ -261,24 +264,23 @@ class Warehouse(ABC):
         with self._transaction() as cur:
             self._stage(cur, s.ORDERS_TABLE, batch.orders)
             orders_written, new_ids = self._upsert_staged_orders(cur)
-            items, packages, history = batch.items, batch.packages, batch.history
-            direct = (0, 0, 0)
+            direct: dict[s.Table, int] | None = None
             if new_ids:
-                new_children = {
-                    table: [r for r in rows if r[0] in new_ids]
-                    for table, rows in ((s.ITEMS_TABLE, items), (s.PACKAGES_TABLE, packages),
-                                        (s.STATUS_HISTORY_TABLE, history))
-                }  # fmt: skip
-                if self._insert_new_children(cur, new_children):
-                    direct = tuple(len(rows) for rows in new_children.values())  # type: ignore[assignment]
-                    items, packages, history = ([r for r in rows if r[0] not in new_ids]
-                                                for rows in (items, packages, history))  # fmt: skip
-                else:
-                    new_ids = frozenset()
+                direct = self._insert_new_children(
+                    cur,
+                    {
+                        s.ITEMS_TABLE: batch.iter_items(new_ids.__contains__),
+                        s.PACKAGES_TABLE: batch.iter_packages(new_ids.__contains__),
+                        s.STATUS_HISTORY_TABLE: [r for r in batch.history if r[0] in new_ids],
+                    },
+                )
+            if direct is None:
+                direct, new_ids = {}, frozenset()
+            old: Callable[[str], bool] | None = (lambda oid: oid not in new_ids) if new_ids else None
             items_written = packages_written = 0
             if len(new_ids) < len(batch.orders):  # some orders existed: replace their children if accepted
-                self._stage(cur, s.ITEMS_TABLE, items)
-                self._stage(cur, s.PACKAGES_TABLE, packages)
+                self._stage(cur, s.ITEMS_TABLE, batch.iter_items(old))
+                self._stage(cur, s.PACKAGES_TABLE, batch.iter_packages(old))
                 self._stage(cur, s.ACCEPTED_TABLE, [])
                 cur.execute(ACCEPTED_INSERT_SQL)
                 if new_ids:  # their children are already in place; the delete must not see them
@@ -289,6 +291,7 @@ class Warehouse(ABC):
                 cur.execute(PACKAGES_DELETE_SQL)
                 cur.execute(PACKAGES_UPSERT_SQL)
                 packages_written = cur.rowcount
+            history = [r for r in batch.history if r[0] not in new_ids] if new_ids else batch.history
             history_rows = 0
             if history:
                 self._stage(cur, s.STATUS_HISTORY_TABLE, history)
@@ -302,9 +305,9 @@ class Warehouse(ABC):
         result = UpsertResult(
             orders_written=orders_written,
             orders_stale=batch.distinct_orders - orders_written,
-            items_written=items_written + direct[0],
-            packages_written=packages_written + direct[1],
-            history_rows=history_rows + direct[2],
+            items_written=items_written + direct.get(s.ITEMS_TABLE, 0),
+            packages_written=packages_written + direct.get(s.PACKAGES_TABLE, 0),
+            history_rows=history_rows + direct.get(s.STATUS_HISTORY_TABLE, 0),
             buyers_written=buyers_written,
         )
         log.info(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -96,48 +96,58 @@ class PostgresWarehouse(Warehouse):
         except InvalidOperation:
             raise ValueError(f"Not a decimal amount: {value!r}") from None
 
-    def _stage(self, cur: Any, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _stage(self, cur: Any, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> None:
         name = _stage_name(table)
         cur.execute(f"DROP TABLE IF EXISTS {name}")
         cur.execute(s.create_table_sql(table, "postgres", name=name, temp=True) + " ON COMMIT DROP")
-        if rows:
-            self._copy(cur, name, table, rows)
+        self._copy(cur, name, table, rows)
 
-    def _copy(self, cur: Any, name: str, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
-        """``COPY`` ``rows`` (tuples in ``table``'s column order) into the table called ``name``."""
+    def _copy(self, cur: Any, name: str, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> int:
+        """``COPY`` ``rows`` (tuples in ``table``'s column order) into the table called ``name``.
+
+        Rows are encoded as they are consumed, so a generator is streamed while the server inserts.
+        Returns the number of rows written.
+        """
         copy_sql = f"COPY {name} ({', '.join(table.column_names)}) FROM STDIN"
+        n = 0
         if hasattr(cur, "copy"):  # psycopg 3: binary COPY with declared types (no per-value type lookup)
             with cur.copy(f"{copy_sql} (FORMAT BINARY)") as copy:
                 copy.set_types([PG_COPY_TYPES[c.type] for c in table.columns])
                 write = copy.write_row
-                for row in rows:
+                for n, row in enumerate(rows, 1):  # noqa: B007 - n is the count afterwards
                     write(row)
         else:  # psycopg2
-            cur.copy_expert(copy_sql, io.StringIO(rows_to_tsv(rows)))
+            rows = list(rows)
+            n = len(rows)
+            if n:
+                cur.copy_expert(copy_sql, io.StringIO(rows_to_tsv(rows)))
+        return n
 
     def _upsert_staged_orders(self, cur: Any) -> tuple[int, frozenset[str]]:
         cur.execute(ORDERS_UPSERT_RETURNING_SQL)
         rows = cur.fetchall()
         return len(rows), frozenset(order_id for order_id, inserted in rows if inserted)
 
-    def _insert_new_children(self, cur: Any, children: Mapping[s.Table, Sequence[tuple[Any, ...]]]) -> bool:
+    def _insert_new_children(
+        self, cur: Any, children: Mapping[s.Table, Iterable[tuple[Any, ...]]]
+    ) -> dict[s.Table, int] | None:
         """COPY the children of just-inserted orders into the final tables, skipping the staging hop.
 
         Such orders can only have children if rows were orphaned (e.g. orders deleted by hand); then
         the COPY hits the primary key, is rolled back to the savepoint and the rows take the staged path.
         """
         cur.execute("SAVEPOINT sp_new_children")
+        written: dict[s.Table, int] = {}
         try:
             for table, rows in children.items():
-                if rows:
-                    self._copy(cur, table.name, table, rows)
+                written[table] = self._copy(cur, table.name, table, rows)
         except Exception as exc:
             if _sqlstate(exc) != UNIQUE_VIOLATION:
                 raise
             cur.execute("ROLLBACK TO SAVEPOINT sp_new_children")
-            return False
+            return None
         cur.execute("RELEASE SAVEPOINT sp_new_children")
-        return True
+        return written
 
     def _forget_accepted(self, cur: Any, order_ids: frozenset[str]) -> None:
         cur.execute(

@@ -18,7 +18,7 @@ A batch is reduced here to one staged row per order, so the set-based SQL touche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,17 +81,92 @@ def detail_key(order: CanonicalOrder) -> tuple[bool, datetime]:
 
 @dataclass(slots=True)
 class OrderBatch:
-    """Rows to stage for one ``upsert_orders`` call (tuples in the table's column order)."""
+    """Rows to stage for one ``upsert_orders`` call (tuples in the table's column order).
+
+    Order, history and buyer rows are built eagerly; item and package rows are generated on demand
+    (``iter_items``/``iter_packages``), so a loader can stream them into ``COPY`` while the database
+    works instead of holding them all in memory first. ``items``/``packages`` materialise them.
+    """
 
     orders: list[tuple[Any, ...]] = field(default_factory=list)
-    items: list[tuple[Any, ...]] = field(default_factory=list)
-    packages: list[tuple[Any, ...]] = field(default_factory=list)
     history: list[tuple[Any, ...]] = field(default_factory=list)
     buyers: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (order_id, detail winner, encoded details_updated_time) per order, in ``orders`` order.
+    details: list[tuple[str, CanonicalOrder, Any]] = field(default_factory=list)
+    loaded_at: Any = None
+    ts: TsEncoder = _same
+    money: MoneyEncoder = _same
 
     @property
     def distinct_orders(self) -> int:
         return len(self.orders)
+
+    @property
+    def items(self) -> list[tuple[Any, ...]]:
+        return list(self.iter_items())
+
+    @property
+    def packages(self) -> list[tuple[Any, ...]]:
+        return list(self.iter_packages())
+
+    def iter_items(self, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Item rows of the orders whose id passes ``keep`` (all when None), one per (order, item)."""
+        m, now = self.money, self.loaded_at
+        for order_id, d, d_updated in self.details:
+            if keep is not None and not keep(order_id):
+                continue
+            for it in _last_per_key(d.items, "order_item_id"):
+                yield (
+                    order_id,
+                    it.order_item_id,
+                    it.asin,
+                    it.seller_sku,
+                    it.title,
+                    it.condition,
+                    it.quantity_ordered,
+                    it.quantity_shipped,
+                    it.quantity_unshipped,
+                    it.currency,
+                    m(it.unit_price),
+                    m(it.item_price),
+                    m(it.item_tax),
+                    m(it.shipping_price),
+                    m(it.shipping_tax),
+                    m(it.promotion_discount),
+                    join_list(it.promotion_ids),
+                    it.is_buyer_requested_cancel,
+                    it.buyer_cancel_reason,
+                    d_updated,
+                    now,
+                )
+
+    def iter_packages(self, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Package rows of the orders whose id passes ``keep`` (all when None)."""
+        ts, now = self.ts, self.loaded_at
+        for order_id, d, d_updated in self.details:
+            if keep is not None and not keep(order_id):
+                continue
+            for p in _last_per_key(d.packages, "package_reference_id"):
+                yield (
+                    order_id,
+                    p.package_reference_id,
+                    p.carrier,
+                    p.tracking_number,
+                    p.shipping_service,
+                    p.package_status,
+                    p.package_detailed_status,
+                    ts(p.ship_time),
+                    d_updated,
+                    now,
+                )
+
+
+def _last_per_key(children: Sequence[Any], key: str) -> Sequence[Any]:
+    """``children`` with one entry per ``key`` value: the last one, at the first one's position."""
+    if len(children) < 2:
+        return children
+    by_key = {getattr(c, key): c for c in children}
+    return children if len(by_key) == len(children) else list(by_key.values())
 
 
 def _reduce(orders: Sequence[CanonicalOrder]) -> dict[str, tuple[CanonicalOrder, CanonicalOrder]]:
@@ -117,17 +192,22 @@ def build_order_batch(
     money: MoneyEncoder = _same,
     loaded_at: datetime | None = None,
 ) -> OrderBatch:
-    """Reduce ``orders`` to staged rows; ``ts`` and ``money`` encode values for the target dialect."""
+    """Reduce ``orders`` to staged rows; ``ts`` and ``money`` encode values for the target dialect.
+
+    Every record is validated here (ids, children belonging to their order, order money and times);
+    item money is encoded, and so checked, when the item rows are generated.
+    """
     m = money
     now = ts(loaded_at or datetime.now(UTC))
-    batch = OrderBatch()
+    batch = OrderBatch(loaded_at=now, ts=ts, money=money)
     history: dict[tuple[str, datetime, str], list[Any]] = {}
     buyers: dict[str, CanonicalOrder] = {}
     for order in orders:
         if not order.order_id:
             raise ValueError("CanonicalOrder without order_id")
         key = (order.order_id, order.last_updated_time, order.order_status)
-        delivered = bool(order.packages) and all(p.package_status == "DELIVERED" for p in order.packages)
+        packages = order.packages
+        delivered = bool(packages) and all(p.package_status == "DELIVERED" for p in packages)
         seen = history.get(key)
         if seen is None:
             history[key] = [
@@ -144,9 +224,10 @@ def build_order_batch(
             if prev is None or order.last_updated_time >= prev.last_updated_time:
                 buyers[order.order_id] = order
 
+    append_order, append_detail = batch.orders.append, batch.details.append
     for order_id, (s, d) in _reduce(orders).items():
         d_updated = ts(d.last_updated_time)
-        batch.orders.append(
+        append_order(
             (
                 order_id,
                 d.seller_id,
@@ -176,53 +257,16 @@ def build_order_batch(
                 now,
             )
         )
+        append_detail((order_id, d, d_updated))
         for it in d.items:
             if it.order_id != order_id:
                 raise ValueError(f"Item {it.order_item_id!r} belongs to {it.order_id!r}, not {order_id!r}")
-            batch.items.append(
-                (
-                    order_id,
-                    it.order_item_id,
-                    it.asin,
-                    it.seller_sku,
-                    it.title,
-                    it.condition,
-                    it.quantity_ordered,
-                    it.quantity_shipped,
-                    it.quantity_unshipped,
-                    it.currency,
-                    m(it.unit_price),
-                    m(it.item_price),
-                    m(it.item_tax),
-                    m(it.shipping_price),
-                    m(it.shipping_tax),
-                    m(it.promotion_discount),
-                    join_list(it.promotion_ids),
-                    it.is_buyer_requested_cancel,
-                    it.buyer_cancel_reason,
-                    d_updated,
-                    now,
-                )
-            )
         for p in d.packages:
             if p.order_id != order_id:
                 raise ValueError(
                     f"Package {p.package_reference_id!r} belongs to {p.order_id!r}, not {order_id!r}"
                 )
-            batch.packages.append(
-                (
-                    order_id,
-                    p.package_reference_id,
-                    p.carrier,
-                    p.tracking_number,
-                    p.shipping_service,
-                    p.package_status,
-                    p.package_detailed_status,
-                    ts(p.ship_time),
-                    d_updated,
-                    now,
-                )
-            )
+            ts(p.ship_time)  # reject a naive time now, not halfway through the load
     batch.history = [(*row, now) for row in history.values()]
     for order_id, order in buyers.items():
         b = order.buyer
@@ -247,9 +291,6 @@ def build_order_batch(
                 now,
             )
         )
-    # Dedupe children on their keys (a record listing the same item twice keeps the last one).
-    batch.items = list({(r[0], r[1]): r for r in batch.items}.values())
-    batch.packages = list({(r[0], r[1]): r for r in batch.packages}.values())
     return batch
 
 
