@@ -2,8 +2,12 @@
 
 Every write is set-based: the batch is staged into temporary tables (COPY on PostgreSQL, one
 ``executemany`` on SQLite) and then applied with one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE
-... WHERE`` per table, all in one transaction. Backends differ only in how they connect, stage rows,
-encode times and lock the schema; see ``postgres.py`` and ``sqlite.py``.
+... WHERE`` per table, all in one transaction. On PostgreSQL the children (items, packages, status
+history) of orders that the batch itself inserts skip the staging hop: they cannot exist yet and no
+other writer can add them while this transaction holds those orders' row locks, so they are COPYed
+straight into their tables (falling back to the staged path if orphaned rows are in the way).
+Backends differ only in how they connect, stage rows, encode times and lock the schema; see
+``postgres.py`` and ``sqlite.py``.
 """
 
 from __future__ import annotations
