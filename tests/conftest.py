@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 REPO = Path(__file__).resolve().parents[1]
 
 _home = Path(tempfile.mkdtemp(prefix="sp-api-airflow-home-"))
@@ -23,6 +25,9 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_home / 'airflow.db'}",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # One key for this process and every `airflow ...` subprocess, so Variables encrypted by a task
+        # run can be read back by the test (each process would otherwise invent its own key).
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
     }
 )
 
