@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
+from selling_partner import validation
+
 CHECKPOINT_VERSION = 1
 Mode = Literal["sweep", "backfill"]
 MODES: tuple[str, ...] = ("sweep", "backfill")
@@ -60,7 +62,6 @@ DEFAULT_SWEEP_START = timedelta(days=1)
 MIN_WINDOW = timedelta(seconds=1)
 
 _CONN_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
-_MARKETPLACE_RE = re.compile(r"^[A-Z0-9]{8,20}$")
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -90,28 +91,21 @@ def iso(value: datetime | None) -> str | None:
 
 
 def parse_marketplace_ids(value: str | Iterable[str] | None) -> list[str] | None:
-    """Accept a list, a JSON list or a comma-separated string; return sorted unique ids or ``None``."""
-    if value is None:
-        return None
+    """Marketplace ids from a Param: a list, a rendered list (``"['A', 'B']"``) or a comma string.
+
+    Returns sorted unique ids, or ``None`` when empty (then the connection's ids apply).
+    """
     if isinstance(value, str):
-        text = value.strip()
-        if not text or text.lower() in {"none", "null", "[]"}:
+        value = value.strip().strip("[]").replace('"', "").replace("'", "")
+        if value.lower() in {"none", "null"}:
             return None
-        items = [p.strip().strip("\"'") for p in text.strip("[]").split(",")]
-    else:
-        items = [str(v).strip() for v in value]
-    ids = sorted({i for i in items if i})
+    ids = sorted(set(validation.parse_marketplace_ids(value)))
     for mid in ids:
-        if not _MARKETPLACE_RE.match(mid):
-            raise ValueError(f"invalid marketplace id {mid!r}: expected 8-20 upper-case letters/digits")
+        if not validation.MARKETPLACE_ID_RE.fullmatch(mid):
+            raise validation.ValidationError(
+                f"invalid marketplace id {mid[:40]!r}: expected 8-20 upper-case letters/digits"
+            )
     return ids or None
-
-
-def parse_bool(value: Any) -> bool:
-    """Template-rendered booleans arrive as strings ("True", "false", "1")."""
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "y", "on"}
-    return bool(value)
 
 
 # --------------------------------------------------------------------------- keys and creation

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from selling_partner.hooks.errors import SpApiConfigError
 from selling_partner.regions import REGIONS, get_region, region_of_marketplace
@@ -43,6 +44,22 @@ def validate_path_segment(value: object, *, name: str, operation: str = "") -> s
     if not isinstance(value, str) or not PATH_SEGMENT_RE.fullmatch(value):
         raise ValidationError(f"invalid {name} {str(value)[:40]!r}", operation=operation)
     return value
+
+
+def parse_bool(value: Any, *, name: str) -> bool:
+    """Booleans from JSON extras, the UI form or rendered templates (``true``/``0``/``yes``/``off``...)."""
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return False
+    if isinstance(value, int | float):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "y", "on"):
+        return True
+    if text in ("false", "0", "no", "n", "off"):
+        return False
+    raise ValidationError(f"{name} must be a boolean, got {value!r}")
 
 
 def parse_marketplace_ids(value: object) -> list[str]:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from selling_partner import sync as plan
 from selling_partner.checkpoint import MemoryCheckpointStore, dumps_checkpoint, loads_checkpoint
+from selling_partner.validation import parse_bool
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -55,9 +56,11 @@ def test_parsers():
     assert plan.parse_marketplace_ids("ATVPDKIKX0DER, A2EUQ1WTGCTBG2") == ["A2EUQ1WTGCTBG2", "ATVPDKIKX0DER"]
     assert plan.parse_marketplace_ids("['ATVPDKIKX0DER']") == ["ATVPDKIKX0DER"]
     assert plan.parse_marketplace_ids(None) is None and plan.parse_marketplace_ids("[]") is None
+    assert parse_bool("True", name="x") and not parse_bool("false", name="x") and parse_bool(True, name="x")
+    with pytest.raises(ValueError, match="boolean"):
+        parse_bool("ture", name="reset_checkpoint")
     with pytest.raises(ValueError, match="invalid marketplace"):
         plan.parse_marketplace_ids(["../x"])
-    assert plan.parse_bool("True") and not plan.parse_bool("false") and plan.parse_bool(True)
 
 
 def test_sweep_windows_are_capped_and_close_at_the_horizon():

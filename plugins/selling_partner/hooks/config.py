@@ -11,6 +11,7 @@ from selling_partner.regions import LWA_ENDPOINT, get_region
 from selling_partner.validation import (
     DEFAULT_MIN_BEFORE_LAG,
     ValidationError,
+    parse_bool,
     validate_marketplace_ids,
     validate_region,
 )
@@ -20,22 +21,6 @@ API_V0 = "v0"
 API_VERSIONS = (API_V2026, API_V0)
 RATE_LIMIT_BACKENDS = ("memory", "postgres", "redis")
 DEFAULT_TIMEOUT = (10.0, 60.0)
-
-
-def parse_bool(value: Any, *, name: str) -> bool:
-    """Booleans from JSON extras or the UI form (``true``/``false``/``1``/``0``/``yes``/``no``)."""
-    if isinstance(value, bool):
-        return value
-    if value is None or value == "":
-        return False
-    if isinstance(value, int | float):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "y", "on"):
-        return True
-    if text in ("false", "0", "no", "n", "off"):
-        return False
-    raise ValidationError(f"{name} must be a boolean, got {value!r}")
 
 
 def parse_float(value: Any, *, name: str, default: float, minimum: float = 0.0) -> float:

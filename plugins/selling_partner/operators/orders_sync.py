@@ -19,6 +19,7 @@ from airflow.sdk import Asset, BaseOperator
 
 from selling_partner import sync as plan
 from selling_partner.checkpoint import CheckpointStore, VariableCheckpointStore
+from selling_partner.validation import parse_bool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -249,7 +250,7 @@ class SpApiOrdersSyncOperator(BaseOperator):
         self, cfg: dict[str, Any], store: CheckpointStore, context: Context
     ) -> dict[str, Any]:
         key = cfg["key"]
-        if plan.parse_bool(self.reset_checkpoint):
+        if parse_bool(self.reset_checkpoint, name="reset_checkpoint"):
             self.log.info("reset_checkpoint: deleting %s", key)
             store.delete(key)
         saved = store.load(key)
