@@ -29,6 +29,12 @@ WORK_MEM = "64MB"
 #: inserted by this statement; an updated (or conflict-locked) row carries this transaction's id.
 ORDERS_UPSERT_RETURNING_SQL = f"{ORDERS_UPSERT_SQL} RETURNING order_id, xmax = 0"
 
+#: Which of the just-inserted orders (``ids``) already have items or packages (orphaned rows).
+ORPHANED_CHILDREN_SQL = (
+    f"SELECT order_id FROM {s.ITEMS} WHERE order_id = ANY(%(ids)s) "
+    f"UNION SELECT order_id FROM {s.PACKAGES} WHERE order_id = ANY(%(ids)s)"
+)
+
 #: SQLSTATE unique_violation.
 UNIQUE_VIOLATION = "23505"
 
@@ -124,17 +130,30 @@ class PostgresWarehouse(Warehouse):
         return n
 
     def _upsert_staged_orders(self, cur: Any) -> tuple[int, frozenset[str]]:
+        """As the base; an inserted order that already has items or packages is not reported as new.
+
+        Its leftover children must be replaced like those of any accepted version (the staged path
+        deletes the ones it lacks); a direct COPY would only notice leftovers that share a key.
+        """
         cur.execute(ORDERS_UPSERT_RETURNING_SQL)
         rows = cur.fetchall()
-        return len(rows), frozenset(order_id for order_id, inserted in rows if inserted)
+        new = sorted(order_id for order_id, inserted in rows if inserted)
+        if new:
+            cur.execute(ORPHANED_CHILDREN_SQL, {"ids": new})
+            orphaned = {order_id for (order_id,) in cur.fetchall()}
+            if orphaned:
+                new = [order_id for order_id in new if order_id not in orphaned]
+        return len(rows), frozenset(new)
 
     def _insert_new_children(
         self, cur: Any, children: Mapping[s.Table, Iterable[tuple[Any, ...]]]
     ) -> dict[s.Table, int] | None:
         """COPY the children of just-inserted orders into the final tables, skipping the staging hop.
 
-        Such orders can only have children if rows were orphaned (e.g. orders deleted by hand); then
-        the COPY hits the primary key, is rolled back to the savepoint and the rows take the staged path.
+        Such orders can only have children if rows were orphaned (e.g. orders deleted by hand). Orders
+        with orphaned items or packages are not reported as new (see ``_upsert_staged_orders``); if an
+        orphaned history row shares a key, the COPY hits the primary key, is rolled back to the savepoint
+        and all rows take the staged path.
         """
         cur.execute("SAVEPOINT sp_new_children")
         written: dict[s.Table, int] = {}
