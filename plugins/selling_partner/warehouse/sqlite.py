@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +39,7 @@ class SqliteWarehouse(Warehouse):
     def _encode_ts(self, value: datetime | None) -> Any:
         return sqlite_ts(value)
 
-    def _stage(self, cur: Any, table: s.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _stage(self, cur: Any, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> None:
         name = _stage_name(table)
         cur.execute(f"DROP TABLE IF EXISTS temp.{name}")
         cur.execute(s.create_table_sql(table, "sqlite", name=name, temp=True))
