@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from selling_partner.orders.canonical import CanonicalOrder
@@ -163,7 +163,13 @@ class Warehouse(ABC):
         """A time as the driver should bind it."""
 
     def _encode_money(self, value: str | None) -> Any:
-        """A decimal string as the driver should bind it (default: unchanged)."""
+        """A decimal string as the driver should bind it (default: unchanged, once checked to parse)."""
+        if value is None:
+            return None
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"Not a decimal amount: {value!r}") from None
         return value
 
     @property
