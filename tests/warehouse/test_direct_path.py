@@ -316,14 +316,15 @@ def _bad_price(o, price: str):
     [(0, "abc"), (10, "12,50"), (19, "1.2.3"), ("existing", "12,50")],
     ids=["first-new", "middle-new", "last-new", "existing-order"],
 )
-def test_bad_item_price_rolls_back_the_whole_batch(pg_wh, position, price):
-    pg_wh.upsert_orders(
+def test_bad_item_price_rolls_back_the_whole_batch(warehouse, position, price):
+    """On PostgreSQL the bad price is met while COPY streams the item rows (direct or staged)."""
+    warehouse.upsert_orders(
         [
             order(oid(n), updated=at(1), items=(item(oid(n), 1),), packages=(package(oid(n), 1),))
             for n in (100, 101)
         ]
     )
-    before = _state(pg_wh)
+    before = _state(warehouse)
     batch = [
         order(oid(n), updated=at(2), items=(item(oid(n), 1), item(oid(n), 2)), packages=(package(oid(n), 1),))
         for n in range(20)
@@ -334,14 +335,14 @@ def test_bad_item_price_rolls_back_the_whole_batch(pg_wh, position, price):
     batch[index] = _bad_price(batch[index], price)
 
     with pytest.raises(ValueError, match="Not a decimal amount"):
-        pg_wh.upsert_orders(batch)
-    assert _state(pg_wh) == before
+        warehouse.upsert_orders(batch)
+    assert _state(warehouse) == before
 
     batch[index] = replace(batch[index], items=(item(batch[index].order_id, 1, price="12.50"),))
-    res = pg_wh.upsert_orders(batch)
+    res = warehouse.upsert_orders(batch)
     assert (res.orders_written, res.orders_stale) == (22, 0)
-    assert len(pg_wh.fetch_orders()) == 22
-    items = _items(pg_wh)
+    assert len(warehouse.fetch_orders()) == 22
+    items = _items(warehouse)
     assert len(items) == 20 * 2 + 2 - (0 if position == "existing" else 1)
     assert (
         batch[index].order_id,
@@ -350,8 +351,8 @@ def test_bad_item_price_rolls_back_the_whole_batch(pg_wh, position, price):
         Decimal("12.50"),
         batch[index].last_updated_time,
     ) in items
-    assert len(pg_wh.fetch_packages()) == 20  # the existing orders' newer versions have no package
-    assert len(pg_wh.fetch_status_history()) == 2 + 22
+    assert len(warehouse.fetch_packages()) == 20  # the existing orders' newer versions have no package
+    assert len(warehouse.fetch_status_history()) == 2 + 22
 
 
 # --------------------------------------------------------------------------- 4. idempotency
