@@ -39,9 +39,6 @@ from sp_api_sandbox.pagetokens import PageTokenCodec, PageTokenError, filters_ha
 from sp_api_sandbox.publisher import DeliveryOptions, SqsPublisher, build_bodies
 from sp_api_sandbox.ratelimit import RateLimiter, format_rate
 from sp_api_sandbox.validation import (
-    FULFILLED_BY,
-    FULFILLMENT_STATUSES,
-    INCLUDED_DATA,
     V0_CHANNELS,
     V0_EASY_SHIP,
     V0_INVOICE_STATUSES,
@@ -60,6 +57,7 @@ from sp_api_sandbox.validation import (
     window_filters,
 )
 from sp_api_sandbox.world import World, WorldConfig
+from sp_api_sandbox.world_data import FULFILLED_BY, FULFILLMENT_STATUSES, INCLUDED_DATA
 
 log = logging.getLogger("sp_api_sandbox")
 

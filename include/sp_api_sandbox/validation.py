@@ -12,42 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sp_api_sandbox.world_data import V0_TO_V2026
+
 ORDER_ID_RE = re.compile(r"^\d{3}-\d{7}-\d{7}$")
 RESOURCE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
-FULFILLMENT_STATUSES = (
-    "PENDING_AVAILABILITY",
-    "PENDING",
-    "UNSHIPPED",
-    "PARTIALLY_SHIPPED",
-    "SHIPPED",
-    "CANCELLED",
-    "UNFULFILLABLE",
-)
-FULFILLED_BY = ("MERCHANT", "AMAZON")
-INCLUDED_DATA = (
-    "BUYER",
-    "RECIPIENT",
-    "PROCEEDS",
-    "EXPENSE",
-    "PROMOTION",
-    "CANCELLATION",
-    "FULFILLMENT",
-    "PACKAGES",
-    "TAX",
-    "PAYMENT",
-    "FULFILLMENT_ORDERS",
-)
-V0_ORDER_STATUSES = {
-    "PendingAvailability": "PENDING_AVAILABILITY",
-    "Pending": "PENDING",
-    "Unshipped": "UNSHIPPED",
-    "PartiallyShipped": "PARTIALLY_SHIPPED",
-    "Shipped": "SHIPPED",
-    "InvoiceUnconfirmed": "SHIPPED",
-    "Canceled": "CANCELLED",
-    "Unfulfillable": "UNFULFILLABLE",
-}
+V0_ORDER_STATUSES = V0_TO_V2026
 V0_CHANNELS = {"AFN": "AMAZON", "MFN": "MERCHANT"}
 V0_PAYMENT_METHODS = ("COD", "CVS", "Other")
 V0_EASY_SHIP = (

@@ -45,6 +45,7 @@ from sp_api_sandbox.world_data import (
     CURRENCY_DECIMALS,
     CURRENCY_FACTOR,
     FIRST_NAMES,
+    INCLUDED_DATA,
     LAST_NAMES,
     MARKETPLACE_WEIGHTS,
     ORDER_ID_PREFIXES,
@@ -56,6 +57,7 @@ from sp_api_sandbox.world_data import (
     SERVICE_LEVELS,
     STREETS,
     TAX_RATE,
+    V0_TO_V2026,
 )
 
 __all__ = [
@@ -74,35 +76,11 @@ __all__ = [
     "iso",
 ]
 
-#: v0 OrderStatus -> v2026 fulfillment status (InvoiceUnconfirmed orders have shipped).
-V0_TO_V2026: dict[str, str] = {
-    "PendingAvailability": "PENDING_AVAILABILITY",
-    "Pending": "PENDING",
-    "Unshipped": "UNSHIPPED",
-    "PartiallyShipped": "PARTIALLY_SHIPPED",
-    "Shipped": "SHIPPED",
-    "InvoiceUnconfirmed": "SHIPPED",
-    "Canceled": "CANCELLED",
-    "Unfulfillable": "UNFULFILLABLE",
-}
 #: v2026 fulfillment status -> the v0 OrderStatus values that map to it (the inverse of V0_TO_V2026).
 V2026_TO_V0: dict[str, tuple[str, ...]] = {
     v2026: tuple(v0 for v0, s in V0_TO_V2026.items() if s == v2026)
     for v2026 in dict.fromkeys(V0_TO_V2026.values())
 }
-INCLUDED_DATA: tuple[str, ...] = (
-    "BUYER",
-    "RECIPIENT",
-    "PROCEEDS",
-    "EXPENSE",
-    "PROMOTION",
-    "CANCELLATION",
-    "FULFILLMENT",
-    "PACKAGES",
-    "TAX",
-    "PAYMENT",
-    "FULFILLMENT_ORDERS",
-)
 #: What ``truth()`` renders: everything but buyer PII.
 TRUTH_INCLUDED_DATA: tuple[str, ...] = tuple(x for x in INCLUDED_DATA if x not in ("BUYER", "RECIPIENT"))
 

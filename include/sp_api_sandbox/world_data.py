@@ -309,3 +309,39 @@ BUYER_CANCEL_REASONS = (
     "Shipping cost too high",
 )
 PROMOTION_IDS = ("SANDBOX-FREE-SHIP", "SANDBOX-10-OFF", "SANDBOX-BUY2-SAVE5", "SANDBOX-WELCOME")
+
+# Enumerations of Amazon's models, shared by the world and the request validation.
+FULFILLMENT_STATUSES = (
+    "PENDING_AVAILABILITY",
+    "PENDING",
+    "UNSHIPPED",
+    "PARTIALLY_SHIPPED",
+    "SHIPPED",
+    "CANCELLED",
+    "UNFULFILLABLE",
+)
+FULFILLED_BY = ("MERCHANT", "AMAZON")
+INCLUDED_DATA: tuple[str, ...] = (
+    "BUYER",
+    "RECIPIENT",
+    "PROCEEDS",
+    "EXPENSE",
+    "PROMOTION",
+    "CANCELLATION",
+    "FULFILLMENT",
+    "PACKAGES",
+    "TAX",
+    "PAYMENT",
+    "FULFILLMENT_ORDERS",
+)
+#: v0 OrderStatus -> v2026 fulfillment status (InvoiceUnconfirmed orders have shipped).
+V0_TO_V2026: dict[str, str] = {
+    "PendingAvailability": "PENDING_AVAILABILITY",
+    "Pending": "PENDING",
+    "Unshipped": "UNSHIPPED",
+    "PartiallyShipped": "PARTIALLY_SHIPPED",
+    "Shipped": "SHIPPED",
+    "InvoiceUnconfirmed": "SHIPPED",
+    "Canceled": "CANCELLED",
+    "Unfulfillable": "UNFULFILLABLE",
+}
