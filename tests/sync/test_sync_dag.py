@@ -19,6 +19,17 @@ def _since(days: int) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _sync(wh_conn_id: str, **conf) -> dict:
+    """Run the DAG once with ``conf`` (``dag.test()``, state asserted) and return the task's summary."""
+    dr = run_dag(load_dag("sp_api_orders_sync"), run_conf={"warehouse_conn_id": wh_conn_id, **conf})
+    return xcom_result(dr, TASK)
+
+
+def _backfill(wh_conn_id: str, since_days: int, **conf) -> dict:
+    """A backfill from ``since_days`` ago up to now; returns the task's summary."""
+    return _sync(wh_conn_id, mode="backfill", start_date=_since(since_days), **conf)
+
+
 def _check_equal(sb, wh_conn_id: str, until: str) -> list[dict]:
     from selling_partner.warehouse import get_warehouse
 
@@ -38,17 +49,7 @@ def _check_equal(sb, wh_conn_id: str, until: str) -> list[dict]:
 def test_backfill_equals_truth(sync_env, request, api_version, backend):
     sb = sync_env(orders=400, days=12, seed=11, extra={"orders_api_version": api_version})
     wh_conn = request.getfixturevalue(f"{'pg' if backend == 'postgres' else 'sqlite'}_warehouse_conn_id")
-    dag = load_dag("sp_api_orders_sync")
-    dr = run_dag(
-        dag,
-        run_conf={
-            "mode": "backfill",
-            "start_date": _since(13),
-            "window_days": 4,
-            "warehouse_conn_id": wh_conn,
-        },
-    )
-    summary = xcom_result(dr, TASK)
+    summary = _backfill(wh_conn, 13, window_days=4)
     assert summary["done"] is True and summary["stop_reason"] == "caught up"
     assert summary["windows"] == 4  # 13 days in windows of 4
     _check_equal(sb, wh_conn, summary["window_end"])
@@ -70,9 +71,7 @@ def test_sweep_is_incremental_and_backfill_keeps_its_own_checkpoint(sync_env, pg
     import time
 
     sb = sync_env(orders=300, days=4, seed=12)
-    dag = load_dag("sp_api_orders_sync")
-    conf = {"warehouse_conn_id": pg_warehouse_conn_id}
-    first = xcom_result(run_dag(dag, run_conf={**conf, "start_date": _since(5)}), TASK)
+    first = _sync(pg_warehouse_conn_id, start_date=_since(5))
     assert first["mode"] == "sweep" and first["stop_reason"] == "caught up" and first["pages"] >= 3
     _check_equal(sb, pg_warehouse_conn_id, first["window_end"])
     sweep_key = first["checkpoint_key"]
@@ -82,20 +81,14 @@ def test_sweep_is_incremental_and_backfill_keeps_its_own_checkpoint(sync_env, pg
     changed = sb.advance(steps=1, new_orders=20, changes=30)
     assert changed["changes"]
     time.sleep(4)
-    second = xcom_result(run_dag(load_dag("sp_api_orders_sync"), run_conf=conf), TASK)
+    second = _sync(pg_warehouse_conn_id)
     assert second["pages"] <= 2 < first["pages"]
     assert second["window_start"] < first["window_end"] < second["window_end"]
     _check_equal(sb, pg_warehouse_conn_id, second["window_end"])
 
     # A backfill over part of the history has its own checkpoint and leaves the sweep's alone.
     before = get_variable(sweep_key)
-    bf = xcom_result(
-        run_dag(
-            load_dag("sp_api_orders_sync"),
-            run_conf={**conf, "mode": "backfill", "start_date": _since(2), "end_date": _since(1)},
-        ),
-        TASK,
-    )
+    bf = _backfill(pg_warehouse_conn_id, 2, end_date=_since(1))
     assert bf["checkpoint_key"] != sweep_key and bf["done"]
     assert get_variable(sweep_key) == before
     _check_equal(sb, pg_warehouse_conn_id, second["window_end"])
@@ -113,17 +106,7 @@ def test_rate_limit_waits_defer_and_resume_from_the_checkpoint(
         rate_limit_header=False,
         extra={"rate_limits": {"searchOrders": [1.0, 2]}},
     )
-    dag = load_dag("sp_api_orders_sync")
-    dr = run_dag(
-        dag,
-        run_conf={
-            "mode": "backfill",
-            "start_date": _since(6),
-            "window_days": 10,
-            "warehouse_conn_id": sqlite_warehouse_conn_id,
-        },
-    )
-    summary = xcom_result(dr, TASK)
+    summary = _backfill(sqlite_warehouse_conn_id, 6, window_days=10)
     assert summary["deferrals"] >= 2 and summary["done"]
     assert summary["pages"] == sb.stats()["operations"]["searchOrders"]["calls"]  # no page read twice
     _check_equal(sb, sqlite_warehouse_conn_id, summary["window_end"])
@@ -131,15 +114,11 @@ def test_rate_limit_waits_defer_and_resume_from_the_checkpoint(
 
 def test_time_budget_ends_cleanly_and_next_run_continues(sync_env, sqlite_warehouse_conn_id):
     sb = sync_env(orders=450, days=3, seed=14)
-    dag = load_dag("sp_api_orders_sync")
-    conf = {"warehouse_conn_id": sqlite_warehouse_conn_id, "window_days": 10}
-    first = xcom_result(
-        run_dag(dag, run_conf={**conf, "start_date": _since(4), "time_budget_minutes": 0.0001}), TASK
-    )
+    first = _sync(sqlite_warehouse_conn_id, window_days=10, start_date=_since(4), time_budget_minutes=0.0001)
     assert first["pages"] == 1 and first["stop_reason"].startswith("time budget")
     ckpt = json.loads(get_variable(first["checkpoint_key"]))
     assert ckpt["page_token"] and ckpt["window_pages"] == 1
-    second = xcom_result(run_dag(load_dag("sp_api_orders_sync"), run_conf=conf), TASK)
+    second = _sync(sqlite_warehouse_conn_id, window_days=10)
     assert second["stop_reason"] == "caught up" and second["resumed_at_page"] == 1
     assert sb.stats()["operations"]["searchOrders"]["calls"] == first["pages"] + second["pages"]
     _check_equal(sb, sqlite_warehouse_conn_id, second["window_end"])
@@ -147,16 +126,7 @@ def test_time_budget_ends_cleanly_and_next_run_continues(sync_env, sqlite_wareho
 
 def test_flaky_api_429s_and_5xx_still_give_exactly_the_truth(sync_env, pg_warehouse_conn_id):
     sb = sync_env(orders=700, days=6, seed=31, faults="flaky")
-    dr = run_dag(
-        load_dag("sp_api_orders_sync"),
-        run_conf={
-            "mode": "backfill",
-            "start_date": _since(7),
-            "window_days": 2,
-            "warehouse_conn_id": pg_warehouse_conn_id,
-        },
-    )
-    summary = xcom_result(dr, TASK)
+    summary = _backfill(pg_warehouse_conn_id, 7, window_days=2)
     assert summary["done"]
     stats = sb.stats()["operations"]["searchOrders"]
     assert stats["throttled"] + stats["errors"] > 0, (
@@ -175,16 +145,7 @@ def test_expired_page_tokens_restart_the_window_and_lose_nothing(sync_env, sqlit
         rate_limit_header=False,
         extra={"rate_limits": {"searchOrders": [2.0, 1]}},
     )
-    dr = run_dag(
-        load_dag("sp_api_orders_sync"),
-        run_conf={
-            "mode": "backfill",
-            "start_date": _since(6),
-            "window_days": 10,
-            "warehouse_conn_id": sqlite_warehouse_conn_id,
-        },
-    )
-    summary = xcom_result(dr, TASK)
+    summary = _backfill(sqlite_warehouse_conn_id, 6, window_days=10)
     assert summary["done"] and summary["restarts"] >= 2
     _check_equal(sb, sqlite_warehouse_conn_id, summary["window_end"])
 
