@@ -13,6 +13,13 @@ here are stricter, in a way the models document:
 ``validate_model("orders_2026-01-01", "Order", order)``, ``validate_response("ordersV0", "getOrders",
 200, body)`` and ``validate_notification(body)`` raise ``ContractError`` (an AssertionError) listing
 every violation; ``model_errors`` and ``notification_errors`` return them.
+
+Time formats are checked apart (the models accept any ISO 8601 form): ``validate_time_formats(model,
+definition, instance)`` and ``validate_notification_times(body)`` walk every date-time the schema
+declares and require the exact form Amazon renders (``API_TIME`` for the Orders APIs, whole seconds;
+``NOTIFICATION_TIME`` for notifications, milliseconds), and that no other string looks like a time.
+``without_orders(body, ids)`` drops the given orders from a response (the ``bad_records`` fault's
+corrupted orders, which are not model-valid by design).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
@@ -51,6 +59,11 @@ ISO_DATE_FIELDS = frozenset(
         "ItemLatestDeliveryDate",
     }
 )
+#: The Orders APIs (v0 and v2026-01-01) render times in whole seconds: ``2026-11-01T22:20:55Z``.
+API_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+#: Notifications render them with milliseconds, as the schemas' examples do: ``2020-01-11T00:09:53.109Z``.
+NOTIFICATION_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 NOTIFICATION_SCHEMAS = {
     "ORDER_CHANGE": "OrderChangeNotification",
     "FBA_OUTBOUND_SHIPMENT_STATUS": "FBAOutboundShipmentStatusNotification",
@@ -249,3 +262,109 @@ def validate_notification(body: str | bytes | dict[str, Any], *, strict: bool = 
     if errors:
         raise ContractError("notification", errors)
     return decode_body(body)
+
+
+# ---------------------------------------------------------------------------------- time formats
+
+
+def _collect_times(
+    schema: Any, value: Any, path: str, definitions: dict[str, Any], out: dict[str, str]
+) -> None:
+    """Every value at a schema-declared date-time (the tightened schemas mark them with a pattern)."""
+    if not isinstance(schema, dict):
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        schema = definitions[ref.removeprefix("#/definitions/")]
+    if isinstance(value, str):
+        if schema.get("pattern") == DATE_TIME_PATTERN:
+            out[path] = value
+    elif isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            if key in properties:
+                _collect_times(properties[key], item, f"{path}/{key}", definitions, out)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _collect_times(schema.get("items"), item, f"{path}/{index}", definitions, out)
+
+
+def _strings(value: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [s for key, item in value.items() for s in _strings(item, f"{path}/{key}")]
+    if isinstance(value, list):
+        return [s for index, item in enumerate(value) for s in _strings(item, f"{path}/{index}")]
+    return [(path, value)] if isinstance(value, str) else []
+
+
+def _time_errors(times: dict[str, str], instance: Any, pattern: re.Pattern[str]) -> list[str]:
+    errors = [
+        f"{path}: {value!r} does not match {pattern.pattern}"
+        for path, value in times.items()
+        if not pattern.match(value)
+    ]
+    errors += [
+        f"{path}: {value!r} looks like a date-time where the schema declares none"
+        for path, value in _strings(instance)
+        if path not in times and _LOOKS_LIKE_TIME.match(value)
+    ]
+    return errors
+
+
+def model_date_times(model: str, definition: str, instance: Any) -> dict[str, str]:
+    """JSON pointer -> value of every date-time in ``instance`` that the model declares."""
+    schema = _model_validator(model.removesuffix(".json"), definition, True).schema
+    out: dict[str, str] = {}
+    _collect_times(schema, instance, "", schema["definitions"], out)
+    return out
+
+
+def notification_date_times(body: str | bytes | dict[str, Any]) -> dict[str, str]:
+    """JSON pointer -> value of every date-time of a (valid) notification body."""
+    value = decode_body(body)
+    schema = _notification_validator(NOTIFICATION_SCHEMAS[value["NotificationType"]], True).schema
+    out: dict[str, str] = {}
+    _collect_times(schema, value, "", schema.get("definitions", {}), out)
+    return out
+
+
+def validate_time_formats(model: str, definition: str, instance: Any) -> dict[str, str]:
+    """Raise ContractError unless every date-time of an Orders API document is ``API_TIME`` (and no
+    undeclared string looks like a time); return the date-times checked."""
+    times = model_date_times(model, definition, instance)
+    errors = _time_errors(times, instance, API_TIME)
+    if errors:
+        raise ContractError(f"{model.removesuffix('.json')}#/definitions/{definition} time formats", errors)
+    return times
+
+
+def validate_notification_times(body: str | bytes | dict[str, Any]) -> dict[str, str]:
+    """Raise ContractError unless every date-time of a notification is ``NOTIFICATION_TIME``; return them."""
+    times = notification_date_times(body)
+    errors = _time_errors(times, decode_body(body), NOTIFICATION_TIME)
+    if errors:
+        raise ContractError("notification time formats", errors)
+    return times
+
+
+# ---------------------------------------------------------------------------------- bad records
+
+
+def without_orders(body: dict[str, Any], order_ids: Collection[str]) -> dict[str, Any] | None:
+    """A copy of an Orders API response without the orders in ``order_ids`` (None when the response is
+    about one of them: nothing is left to validate). Knows searchOrders/getOrder (v2026) and
+    getOrders/getOrder/getOrderItems (v0)."""
+    if not order_ids:
+        return body
+    if "orders" in body:
+        return {**body, "orders": [o for o in body["orders"] if o.get("orderId") not in order_ids]}
+    if "order" in body:
+        return None if body["order"].get("orderId") in order_ids else body
+    payload = body.get("payload")
+    if isinstance(payload, dict):
+        if "Orders" in payload:
+            orders = [o for o in payload["Orders"] if o.get("AmazonOrderId") not in order_ids]
+            return {**body, "payload": {**payload, "Orders": orders}}
+        if payload.get("AmazonOrderId") in order_ids:
+            return None
+    return body

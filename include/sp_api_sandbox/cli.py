@@ -9,20 +9,28 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sp_api_sandbox.auth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
 from sp_api_sandbox.faults import PROFILES
 
 if TYPE_CHECKING:
-    from sp_api_sandbox.app import ServerSettings
+    from sp_api_sandbox.server import ServerSettings
 
 
 def _positive_float(text: str) -> float:
+    return _checked_float(text, lambda v: v > 0, "must be positive")
+
+
+def _fraction(text: str) -> float:
+    return _checked_float(text, lambda v: 0.0 <= v <= 1.0, "must be a fraction within [0, 1]")
+
+
+def _checked_float(text: str, ok: Callable[[float], bool], problem: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
+    if not ok(value):
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
@@ -49,6 +57,7 @@ def _add_world_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-rate-limit-header", action="store_true", help="omit x-amzn-RateLimit-Limit")
     parser.add_argument("--items-page-size", type=int, default=2, help="v0 getOrderItems page size (2)")
+    parser.add_argument("--bad-records", type=_fraction, default=0.0, help="share of corrupted orders (0)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
@@ -96,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
-    """``serve``/``up`` arguments as server settings (the app module is imported lazily: it is heavy)."""
-    from sp_api_sandbox.app import ServerSettings
+    """``serve``/``up`` arguments as server settings (the server module is imported lazily: it is heavy)."""
+    from sp_api_sandbox.server import ServerSettings
 
     return ServerSettings(
         seed=args.seed,
@@ -115,6 +124,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         page_token_ttl=args.page_token_ttl,
         rate_limit_header=not args.no_rate_limit_header,
         items_page_size=args.items_page_size,
+        bad_records=args.bad_records,
     )
 
 
@@ -132,7 +142,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     app = create_app(settings)
     logging.getLogger("sp_api_sandbox").info(
-        "serving on http://%s:%d (region %s, seed %d, %d orders, time scale %g, faults %s)",
+        "serving on http://%s:%d (region %s, seed %d, %d orders, time scale %g, faults %s, bad records %g)",
         args.host,
         args.port,
         settings.region,
@@ -140,6 +150,7 @@ def serve(args: argparse.Namespace) -> int:
         settings.orders,
         settings.time_scale,
         settings.faults,
+        settings.bad_records,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
@@ -165,6 +176,7 @@ def up(args: argparse.Namespace) -> int:
                 "min_before_lag",
                 "page_token_ttl",
                 "items_page_size",
+                "bad_records",
             )
         }
         options["rate_limit_header"] = not args.no_rate_limit_header

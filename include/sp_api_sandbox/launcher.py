@@ -42,6 +42,7 @@ _FLAGS = {
     "min_before_lag": "--min-before-lag",
     "page_token_ttl": "--page-token-ttl",
     "items_page_size": "--items-page-size",
+    "bad_records": "--bad-records",
     "sqs_endpoint": "--sqs-endpoint",
     "queue_url": "--queue-url",
     "log_level": "--log-level",
@@ -58,6 +59,32 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _temp_log(prefix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
+    os.close(fd)
+    return Path(name)
+
+
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session, output appended to ``log_path``, exiting with us."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=_child_env()
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
 
 
 def _http(method: str, url: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
@@ -142,20 +169,11 @@ class SandboxProcess:
     def start(self, timeout: float = START_TIMEOUT) -> SandboxProcess:
         """Start the subprocess and wait until it answers ``/_sandbox/health``."""
         if self.log_path is None:
-            fd, name = tempfile.mkstemp(prefix="sp-api-sandbox-", suffix=".log")
-            os.close(fd)
-            self.log_path = Path(name)
+            self.log_path = _temp_log("sp-api-sandbox-")
         for _attempt in range(3):
             if self.port is None or _attempt:
                 self.port = free_port(self.host)
-            with open(self.log_path, "ab") as log:
-                self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                    self.command(),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=_child_env(),
-                )
+            self.process = _spawn(self.command(), self.log_path)
             if self._wait_healthy(timeout):
                 return self
             if "address already in use" not in self.log_path.read_text(errors="replace").lower():
@@ -181,14 +199,7 @@ class SandboxProcess:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the subprocess (SIGTERM, then SIGKILL)."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        _stop(proc, timeout)
 
     def wait(self) -> int:
         """Block until the subprocess exits (for ``up``)."""
@@ -211,13 +222,17 @@ class SandboxProcess:
     def health(self) -> dict[str, Any]:
         return self.admin("GET", "health")
 
-    def truth(self, **filters: Any) -> dict[str, Any]:
-        """``/_sandbox/truth``; filters ``lastUpdatedAfter``/``lastUpdatedBefore`` (str or datetime)."""
+    def truth(self, *, include_pii: bool = False, **filters: Any) -> dict[str, Any]:
+        """``/_sandbox/truth``: every order as served, plus ``bad_records``; filters
+        ``lastUpdatedAfter``/``lastUpdatedBefore`` (str or datetime); ``include_pii`` adds BUYER and
+        RECIPIENT data."""
         query = {
             k: v.isoformat() if hasattr(v, "isoformat") else str(v)
             for k, v in filters.items()
             if v is not None
         }
+        if include_pii:
+            query["include_pii"] = "true"
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
         return self.admin("GET", f"truth{suffix}")
 
@@ -318,26 +333,18 @@ class MotoSqs:
         if self.port is None:
             self.port = free_port(self.host)
         if self.log_path is None:
-            fd, name = tempfile.mkstemp(prefix="moto-sqs-", suffix=".log")
-            os.close(fd)
-            self.log_path = Path(name)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [
-                    sys.executable,
-                    "-m",
-                    "sp_api_sandbox",
-                    "sqs",
-                    "--host",
-                    self.host,
-                    "--port",
-                    str(self.port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=_child_env(),
-            )
+            self.log_path = _temp_log("moto-sqs-")
+        command = [
+            sys.executable,
+            "-m",
+            "sp_api_sandbox",
+            "sqs",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+        self.process = _spawn(command, self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -352,15 +359,9 @@ class MotoSqs:
         raise SandboxError(f"moto server did not start; log {self.log_path}:\n{tail}")
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the subprocess (SIGTERM, then SIGKILL)."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        _stop(proc, timeout)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ A token is ``base64url(json).base64url(hmac)``; the JSON carries a hash of the f
 resume position (a keyset on the sort key, so it survives orders being added or changed), the
 issue time and the invalidation generation. The server refuses a token whose filters differ, that
 has outlived its TTL, or that was issued before the last ``/_sandbox/expire-page-tokens``.
+``keyset_page`` cuts one page of orders after such a position.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sp_api_sandbox.validation import format_time, parse_time
 
 
 class PageTokenError(ValueError):
@@ -96,3 +99,19 @@ class PageTokenCodec:
     def expire_all(self) -> None:
         with self._lock:
             self.generation += 1
+
+
+def keyset_page(
+    orders: Sequence[Any], position: Sequence[str] | None, size: int
+) -> tuple[list[Any], list[str] | None]:
+    """One page of ``orders`` after ``position`` in (createdTime, orderId) order, and the position to
+    resume from if more remain (what a token carries: it survives orders being added or changed)."""
+    ordered = sorted(orders, key=lambda o: (o.created_time, o.order_id))
+    if position is not None:
+        after = (parse_time("position", position[0]), position[1])
+        ordered = [o for o in ordered if (o.created_time, o.order_id) > after]
+    page = ordered[:size]
+    if len(ordered) > size:
+        last = page[-1]
+        return page, [format_time(last.created_time), last.order_id]
+    return page, None

@@ -1,24 +1,20 @@
-"""The sandbox's order world: a seeded, evolving set of one seller's orders, rendered as SP-API JSON.
+"""The sandbox's order world: a seeded, evolving set of one seller's orders (the simulation only).
 
 ``World`` generates ``config.orders`` orders over the last ``config.days`` days (AFN and MFN, the
 marketplaces of one region, realistic statuses by age, items, prices, taxes, promotions, packages
-and obviously fake buyers), answers searches, renders each order as Orders API v2026-01-01 and v0
-JSON (both renderings of one order agree on amounts, times, status, items and quantities), moves on
-with ``advance()`` and turns each change into ORDER_CHANGE / FBA_OUTBOUND_SHIPMENT_STATUS bodies.
+and obviously fake buyers), answers searches and moves on with ``advance()``, which returns the
+``Change`` of each order it touched. How an order looks on the wire is not its business: the
+renderers in ``sp_api_sandbox.render`` turn a ``SimOrder`` into Orders v2026-01-01 and v0 JSON and a
+``Change`` into notifications.
 
-Conventions shared with the hook's normalisers (both follow Amazon's models):
+Rules of the simulation that the renderers rely on:
 
-* times are UTC with millisecond precision, rendered ``2026-11-27T12:55:38.123Z``;
-* money is a decimal string with the currency's decimals (JPY none); v0 ``ItemPrice`` and the
-  v2026 ``ITEM`` proceeds are unit price x quantity; v2026 ``TAX`` carries ``detailedBreakdowns``
-  ``ITEM`` (= v0 ``ItemTax``) and ``SHIPPING`` (= v0 ``ShippingTax``); v2026 ``DISCOUNT`` is the
-  promotion discount as a negative amount (v0 ``PromotionDiscount`` is the same amount, positive);
-  ``proceedsTotal``/``grandTotal``/``OrderTotal`` = items + shipping + tax - discount;
-* Pending orders carry no prices (v0 items without pricing/tax/promotion data, v2026 without
-  ``product.price``, ``proceeds`` and ``promotion``);
-* cancelled orders have nothing left to ship: unshipped quantities are 0;
-* buyer e-mail is given for merchant-fulfilled orders only, phone numbers for FBM only, and a
-  shipping address only for Unshipped, PartiallyShipped, Shipped and InvoiceUnconfirmed orders.
+* every time is a whole second of UTC, and none lies in the future (only the promised ship and
+  delivery windows do); an order's successive versions have strictly increasing lastUpdatedTime;
+* money is per line (unit price x quantity) in the currency's decimals (JPY none);
+* Pending orders carry no prices (``SimOrder.priced``); cancelled orders have nothing left to ship;
+* a shipping address exists only for Unshipped, PartiallyShipped, Shipped and InvoiceUnconfirmed
+  orders (``SimOrder.has_shipping_address``); packages only for merchant-fulfilled orders.
 
 The world is deterministic for a seed and a clock; it is not thread-safe (the server locks).
 """
@@ -26,23 +22,22 @@ The world is deterministic for a seed and a clock; it is not thread-safe (the se
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
-import json
 import random
 import string
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
+from sp_api_sandbox.render.formats import api_time, quantize
 from sp_api_sandbox.world_data import (
     BUYER_CANCEL_REASONS,
     CARRIERS,
     COMPANIES,
     COUNTRIES,
-    CURRENCY_DECIMALS,
     CURRENCY_FACTOR,
     FIRST_NAMES,
     INCLUDED_DATA,
@@ -57,10 +52,12 @@ from sp_api_sandbox.world_data import (
     SERVICE_LEVELS,
     STREETS,
     TAX_RATE,
+    TRUTH_INCLUDED_DATA,
     V0_TO_V2026,
 )
 
 __all__ = [
+    "FOREIGN_SELLER_ID",
     "INCLUDED_DATA",
     "REGIONS",
     "TRUTH_INCLUDED_DATA",
@@ -81,23 +78,12 @@ V2026_TO_V0: dict[str, tuple[str, ...]] = {
     v2026: tuple(v0 for v0, s in V0_TO_V2026.items() if s == v2026)
     for v2026 in dict.fromkeys(V0_TO_V2026.values())
 }
-#: What ``truth()`` renders: everything but buyer PII.
-TRUTH_INCLUDED_DATA: tuple[str, ...] = tuple(x for x in INCLUDED_DATA if x not in ("BUYER", "RECIPIENT"))
+#: The Orders APIs' time format (kept here for callers of ``world.iso``; see ``render.formats``).
+iso = api_time
 
 _FULFILLED_BY_CHANNEL = {"AMAZON": "AFN", "MERCHANT": "MFN"}
 _ADDRESS_STATUSES = frozenset({"Unshipped", "PartiallyShipped", "Shipped", "InvoiceUnconfirmed"})
 _UNPRICED_STATUSES = frozenset({"Pending"})
-#: v2026 program -> ORDER_CHANGE Summary OrderPrograms value.
-_NOTIFICATION_PROGRAMS = {"AMAZON_BUSINESS": "Business", "PRIME": "Prime", "PREMIUM": "Premium"}
-_CONDITION_V0 = {"NEW": "New", "USED": "Used", "REFURBISHED": "Refurbished", "COLLECTIBLE": "Collectible"}
-_SUBCONDITION_V0 = {
-    "NEW": "New",
-    "VERY_GOOD": "Very Good",
-    "GOOD": "Good",
-    "ACCEPTABLE": "Acceptable",
-    "REFURBISHED": "Refurbished",
-}
-_PAYMENT_DETAILS = {"COD": "CashOnDelivery", "CVS": "ConvenienceStore", "Other": "Standard"}
 _TRANSIT_DAYS = {
     "NEXT_DAY": (1, 1),
     "SECOND_DAY": (1, 2),
@@ -105,23 +91,23 @@ _TRANSIT_DAYS = {
     "STANDARD": (3, 7),
     "FREE_ECONOMY": (5, 10),
 }
-_MS = timedelta(milliseconds=1)
+_SECOND = timedelta(seconds=1)
 _ZERO = Decimal(0)
 _ALNUM = string.ascii_uppercase + string.digits
 _LOWER_ALNUM = string.ascii_lowercase + string.digits
-_QUANTUM = {cur: Decimal(1).scaleb(-CURRENCY_DECIMALS.get(cur, 2)) for cur in CURRENCY_FACTOR}
+#: The seller of the foreign-seller notifications (a shared queue's noise).
 FOREIGN_SELLER_ID = "A2FOREIGNSELLER9"
 
 
-def iso(dt: datetime) -> str:
-    """Render an aware datetime as SP-API does: UTC, milliseconds, ``Z``."""
-    if dt.tzinfo is not UTC:
-        dt = dt.astimezone(UTC)
-    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+def floor_second(dt: datetime) -> datetime:
+    """``dt`` without its fraction of a second."""
+    return dt.replace(microsecond=0)
 
 
-def _trunc_ms(dt: datetime) -> datetime:
-    return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
+def ceil_second(dt: datetime) -> datetime:
+    """The first whole second at or after ``dt``."""
+    whole = dt.replace(microsecond=0)
+    return whole if whole == dt else whole + _SECOND
 
 
 def _aware(name: str, value: datetime | None) -> datetime | None:
@@ -292,8 +278,18 @@ class SimOrder:
         return _FULFILLED_BY_CHANNEL[self.fulfilled_by]
 
     @property
+    def merchant_fulfilled(self) -> bool:
+        """FBM: the seller ships, so Amazon shares the buyer's e-mail and phone and tracks packages."""
+        return self.fulfilled_by == "MERCHANT"
+
+    @property
     def priced(self) -> bool:
+        """False while Pending: Amazon shows no prices before payment."""
         return self.v0_status not in _UNPRICED_STATUSES
+
+    @property
+    def has_shipping_address(self) -> bool:
+        return self.v0_status in _ADDRESS_STATUSES
 
     @property
     def units_shipped(self) -> int:
@@ -310,18 +306,27 @@ class SimOrder:
     def total(self) -> Decimal:
         return sum((i.total for i in self.items), _ZERO)
 
+    def snapshot(self) -> SimOrder:
+        """A copy of this state that later changes do not touch (items and packages copied too)."""
+        return dataclasses.replace(
+            self,
+            items=[dataclasses.replace(i) for i in self.items],
+            packages=[dataclasses.replace(p) for p in self.packages],
+        )
+
 
 @dataclass
 class Change:
     """One change advance() made: ``kind`` is created, status, cancel_request, shipped, delivered or
-    cancelled; ``time`` is the order's new lastUpdatedTime."""
+    cancelled; ``time`` is the order's new lastUpdatedTime; ``state`` is the order as the change left
+    it (a snapshot: a notification rendered later still describes this moment)."""
 
     order_id: str
     kind: str
     time: datetime
     reason: str = ""
     fba_shipment_status: str | None = None  # Created | Cancelled for AFN shipments
-    summary: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    state: SimOrder | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,17 +350,12 @@ class World:
         self._marketplaces: dict[str, tuple[str, str, str]] = dict(region["marketplaces"])
         self._mp_tuple = tuple(self.marketplace_ids)
         self._mp_cum = tuple(itertools.accumulate(MARKETPLACE_WEIGHTS[config.region]))
-        #: advance() stamps changes within this span before now (and no earlier than earlier stamps).
-        #: Like Amazon's eventual consistency, a change may thus be dated slightly before it becomes
-        #: visible; a reader that keeps ``...Before`` at least this far behind now never misses one.
-        self.change_spread = timedelta(milliseconds=500)
+        #: advance() stamps changes (whole seconds) no earlier than this span before now, and no
+        #: earlier than earlier stamps. Like Amazon's eventual consistency, a change may thus be dated
+        #: slightly before it becomes visible; a reader that keeps ``...Before`` at least this far
+        #: behind now never misses one.
+        self.change_spread = timedelta(seconds=1)
         self._rng = random.Random(config.seed)
-        ids = random.Random(f"application-{config.seed}")
-        self.application_id = f"amzn1.sellerapps.app.{self._uuid(ids)}"
-        self.subscription_ids = {
-            "ORDER_CHANGE": str(self._uuid(ids)),
-            "FBA_OUTBOUND_SHIPMENT_STATUS": str(self._uuid(ids)),
-        }
         self._orders: dict[str, SimOrder] = {}
         self._item_ids: set[str] = set()
         self._catalogue = self._make_catalogue()
@@ -364,10 +364,9 @@ class World:
         )
         self._levels = tuple(SERVICE_LEVELS)
         self._level_cum = tuple(itertools.accumulate(v[2] for v in SERVICE_LEVELS.values()))
-        now = self._now()
-        # NotificationIds repeat for the same seed and clock, but not across runs on the real clock
-        # (an inbox that outlives one sandbox must not mistake a new run's messages for duplicates).
-        self._msg_rng = random.Random(f"messages-{config.seed}-{now.isoformat()}")
+        #: the clock when the world was generated (a whole second)
+        self.started: datetime = floor_second(self.now())
+        now = self.started
         span_ms = int(config.days * 86_400_000)
         recent_ms = min(span_ms, 12 * 3_600_000)  # a busier last half day, so every status is present
         rand = self._rng.random
@@ -376,7 +375,7 @@ class World:
             reverse=True,
         )
         for offset in offsets:
-            created = now - timedelta(milliseconds=offset)
+            created = floor_second(now - timedelta(milliseconds=offset))
             order = self._new_order(created)
             self._simulate(order, now)
             self._orders[order.order_id] = order
@@ -453,25 +452,14 @@ class World:
             out.append(order)
         return out
 
-    def truth(
-        self, *, last_updated_after: datetime | None = None, last_updated_before: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Every order's true state as a v2026 Order (all includedData but BUYER/RECIPIENT), by orderId."""
-        orders = self.search(last_updated_after=last_updated_after, last_updated_before=last_updated_before)
-        orders.sort(key=lambda o: o.order_id)
-        return [self.render_v2026(o, TRUTH_INCLUDED_DATA) for o in orders]
-
-    # ------------------------------------------------------------------ generation
-
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
+        """The world's clock, as an aware UTC datetime (with its fraction of a second)."""
         now = self._clock()
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("the world's clock must return timezone-aware datetimes")
-        return _trunc_ms(now.astimezone(UTC))
+        return now.astimezone(UTC)
 
-    @staticmethod
-    def _uuid(rng: random.Random) -> uuid.UUID:
-        return uuid.UUID(int=rng.getrandbits(128), version=4)
+    # ------------------------------------------------------------------ generation
 
     def _make_catalogue(self) -> list[_Product]:
         rng = self._rng
@@ -494,21 +482,6 @@ class World:
                 _Product(asin, f"{code}-{colour_code}-{n:03d}", f"{adjective} {noun}, {colour}", price)
             )
         return products
-
-    @staticmethod
-    def _money(amount: Decimal, currency: str) -> Decimal:
-        return amount.quantize(_QUANTUM[currency], rounding=ROUND_HALF_UP)
-
-    @staticmethod
-    def _amount(amount: Decimal, currency: str) -> str:
-        amount = amount.quantize(_QUANTUM[currency], rounding=ROUND_HALF_UP)
-        return str(amount if amount else abs(amount))  # never "-0.00"
-
-    def _fmt(self, amount: Decimal, currency: str) -> dict[str, str]:
-        return {"amount": self._amount(amount, currency), "currencyCode": currency}
-
-    def _fmt_v0(self, amount: Decimal, currency: str) -> dict[str, str]:
-        return {"CurrencyCode": currency, "Amount": self._amount(amount, currency)}
 
     def _new_order_id(self, country: str) -> str:
         rng = self._rng
@@ -565,19 +538,19 @@ class World:
             unit = product.usd_price * factor * (Decimal("0.95") if business else 1)
             if currency == "JPY":
                 unit = (unit / 10).quantize(Decimal(1)) * 10
-            unit = self._money(unit, currency)
+            unit = quantize(unit, currency)
             line = unit * quantity
             free_shipping = prime or (fulfilled_by == "AMAZON" and rng.random() < 0.7) or rng.random() < 0.4
             shipping = (
                 _ZERO
                 if free_shipping
-                else self._money(Decimal(_pick(rng, ("3.99", "4.99", "5.99"))) * factor, currency)
+                else quantize(Decimal(_pick(rng, ("3.99", "4.99", "5.99"))) * factor, currency)
             )
             discount = _ZERO
             promotions: tuple[str, ...] = ()
             if rng.random() < 0.12:
                 promotions = (_pick(rng, PROMOTION_IDS),)
-                discount = self._money(line * Decimal("0.10"), currency)
+                discount = quantize(line * Decimal("0.10"), currency)
             condition = ("NEW", "NEW")
             roll = rng.random()
             if roll < 0.04:
@@ -592,9 +565,9 @@ class World:
                     title=product.title,
                     quantity=quantity,
                     unit_price=unit,
-                    item_tax=self._money((line - discount) * rate, currency),
+                    item_tax=quantize((line - discount) * rate, currency),
                     shipping_price=shipping,
-                    shipping_tax=self._money(shipping * rate, currency),
+                    shipping_tax=quantize(shipping * rate, currency),
                     promotion_discount=discount,
                     promotion_ids=promotions,
                     condition=condition,
@@ -630,7 +603,7 @@ class World:
             level = _pick(rng, ("NEXT_DAY", "SECOND_DAY", "STANDARD"))
         else:
             level = _weighted(rng, self._levels, self._level_cum)
-        release = created + timedelta(days=rng.uniform(2, 20)) if preorder else None
+        release = floor_second(created + timedelta(days=rng.uniform(2, 20))) if preorder else None
         base = release or created
         handling = 1 if fulfilled_by == "AMAZON" else _pick(rng, (1, 2, 2, 3))
         day0 = base.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -681,11 +654,11 @@ class World:
         rng = self._rng
 
         def at(start: datetime, low_s: float, high_s: float) -> datetime:
-            return _trunc_ms(start + timedelta(seconds=rng.uniform(low_s, high_s)))
+            return floor_second(start + timedelta(seconds=rng.uniform(low_s, high_s)))
 
         t = order.created_time
         if order.release_time is not None:
-            release = _trunc_ms(order.release_time)
+            release = order.release_time
             if release > now:
                 return
             self._release(order, release)
@@ -693,7 +666,7 @@ class World:
         if order.payment_method == "CVS":
             paid = at(t, 86_400, 4 * 86_400)
         else:
-            paid = _trunc_ms(t + timedelta(seconds=60 + min(rng.expovariate(1 / 1800), 6 * 3600)))
+            paid = floor_second(t + timedelta(seconds=60 + min(rng.expovariate(1 / 1800), 6 * 3600)))
         if rng.random() < 0.012:
             cancel_at = at(t, 30, (paid - t).total_seconds())
             if cancel_at <= now:
@@ -709,7 +682,7 @@ class World:
                 self._unfulfillable(order, when)
             return
         delay = rng.uniform(2 * 3600, 30 * 3600) if amazon else rng.uniform(4 * 3600, 60 * 3600)
-        ship_at = _trunc_ms(paid + timedelta(seconds=delay))
+        ship_at = floor_second(paid + timedelta(seconds=delay))
         roll = rng.random()
         if roll < 0.035:
             requested = at(paid, 60, delay * 0.7)
@@ -839,23 +812,24 @@ class World:
     def advance(self, *, new_orders: int = 5, changes: int = 20) -> list[Change]:
         """Move the world on: ``new_orders`` new orders and up to ``changes`` changes to existing ones.
 
-        Every change is stamped with a lastUpdatedTime no later than the clock's now, no earlier than
-        any stamp of earlier calls (nor than ``change_spread`` before now), and strictly after the
-        order's previous lastUpdatedTime; each order changes at most once per call. Returns the
-        changes sorted by (time, order id).
+        Every change is stamped with a whole-second lastUpdatedTime no later than the clock's now, no
+        earlier than any stamp of earlier calls (nor than ``change_spread`` before now), and strictly
+        after the order's previous lastUpdatedTime; so each order changes at most once per call and
+        at most once per second. Returns the changes sorted by (time, order id).
         """
-        now = self._now()
-        floor = max(self._high_water, now - self.change_spread)
-        if floor > now:
+        now = self.now()
+        top = floor_second(now)
+        floor = max(self._high_water, ceil_second(now - self.change_spread))
+        if floor > top:
             return []  # the clock went backwards: nothing can be stamped
         rng = self._rng
 
         def stamp(after: datetime | None = None) -> datetime:
-            low = floor if after is None or after < floor else after + _MS
-            return low + _MS * rng.randint(0, int((now - low) / _MS))
+            low = floor if after is None or after < floor else after + _SECOND
+            return low + _SECOND * rng.randint(0, (top - low) // _SECOND)
 
         result: list[Change] = []
-        candidates = [self._orders[i] for i in self._active if self._orders[i].last_updated_time < now]
+        candidates = [self._orders[i] for i in self._active if self._orders[i].last_updated_time < top]
         for order in rng.sample(candidates, min(changes, len(candidates))):
             when = stamp(order.last_updated_time)
             old = order.last_updated_time
@@ -863,7 +837,7 @@ class World:
             self._reindex(order, old)
             if not self._next_moves(order):
                 self._active.pop(order.order_id, None)
-            change.summary = self._summary(order)
+            change.state = order.snapshot()
             result.append(change)
         for _ in range(new_orders):
             created = stamp()
@@ -872,9 +846,7 @@ class World:
             self._active[order.order_id] = None
             bisect.insort(self._by_created, (order.created_time, order.order_id))
             bisect.insort(self._by_updated, (order.last_updated_time, order.order_id))
-            result.append(
-                Change(order.order_id, "created", created, "NewOrder", summary=self._summary(order))
-            )
+            result.append(Change(order.order_id, "created", created, "NewOrder", state=order.snapshot()))
         result.sort(key=lambda c: (c.time, c.order_id))
         if result:
             self._high_water = max(self._high_water, result[-1].time)
@@ -948,507 +920,3 @@ class World:
             self._deliver(order, when)
             return Change(oid, "delivered", when, "PackageDelivered")
         raise ValueError(f"unknown move {move!r}")
-
-    # ------------------------------------------------------------------ v2026 rendering
-
-    def render_v2026(self, order: SimOrder, included_data: Collection[str] = ()) -> dict[str, Any]:
-        """An Order of orders_2026-01-01: basic order and item data plus each includedData section."""
-        inc = set(included_data)
-        unknown = inc - set(INCLUDED_DATA)
-        if unknown:
-            raise ValueError(f"unknown includedData values: {sorted(unknown)}")
-        cur = order.currency
-        out: dict[str, Any] = {
-            "orderId": order.order_id,
-            "orderAliases": [{"aliasId": order.seller_order_id, "aliasType": "SELLER_ORDER_ID"}],
-            "createdTime": iso(order.created_time),
-            "lastUpdatedTime": iso(order.last_updated_time),
-            "programs": list(order.programs),
-        }
-        if order.replaced_order_id:
-            out["associatedOrders"] = [
-                {"orderId": order.replaced_order_id, "associationType": "REPLACEMENT_ORIGINAL_ID"}
-            ]
-        out["salesChannel"] = {
-            "channelName": "AMAZON",
-            "marketplaceId": order.marketplace_id,
-            "marketplaceName": order.marketplace_name,
-        }
-        buyer = order.buyer
-        merchant = order.fulfilled_by == "MERCHANT"
-        if "BUYER" in inc:
-            data: dict[str, str] = {"buyerName": buyer.name}
-            if merchant:
-                data["buyerEmail"] = buyer.email
-            if buyer.company:
-                data["buyerCompanyName"] = buyer.company
-            if buyer.po_number:
-                data["buyerPurchaseOrderNumber"] = buyer.po_number
-            out["buyer"] = data
-        if "RECIPIENT" in inc and order.v0_status in _ADDRESS_STATUSES:
-            address: dict[str, Any] = {"name": buyer.name}
-            if buyer.company:
-                address["companyName"] = buyer.company
-            address["addressLine1"] = buyer.line1
-            if buyer.line2:
-                address["addressLine2"] = buyer.line2
-            address.update(
-                city=buyer.city,
-                stateOrRegion=buyer.state,
-                postalCode=buyer.postal_code,
-                countryCode=buyer.country,
-            )
-            if merchant:
-                address["phone"] = buyer.phone
-            address["addressType"] = buyer.address_type
-            out["recipient"] = {"deliveryAddress": address}
-        if "PROCEEDS" in inc and order.priced:
-            items = order.items
-            breakdowns = [
-                ("ITEM", sum((i.item_price for i in items), _ZERO)),
-                ("SHIPPING", sum((i.shipping_price for i in items), _ZERO)),
-                ("TAX", sum((i.item_tax + i.shipping_tax for i in items), _ZERO)),
-                ("DISCOUNT", -sum((i.promotion_discount for i in items), _ZERO)),
-            ]
-            out["proceeds"] = {
-                "grandTotal": self._fmt(order.total, cur),
-                "breakdowns": [{"type": t, "subtotal": self._fmt(v, cur)} for t, v in breakdowns],
-            }
-        if "PAYMENT" in inc and order.priced and order.payment_method != "Other":
-            out["payment"] = {
-                "paymentExecutions": [
-                    {
-                        "paymentMethod": _PAYMENT_DETAILS[order.payment_method],
-                        "paymentAmount": self._fmt(order.total, cur),
-                    }
-                ]
-            }
-        if "FULFILLMENT" in inc:
-            out["fulfillment"] = {
-                "fulfillmentStatus": order.status,
-                "fulfilledBy": order.fulfilled_by,
-                "fulfillmentServiceLevel": order.service_level,
-                "shipByWindow": {
-                    "earliestDateTime": iso(order.ship_by[0]),
-                    "latestDateTime": iso(order.ship_by[1]),
-                },
-                "deliverByWindow": {
-                    "earliestDateTime": iso(order.deliver_by[0]),
-                    "latestDateTime": iso(order.deliver_by[1]),
-                },
-            }
-        out["orderItems"] = [self._render_item_v2026(order, item, inc) for item in order.items]
-        if "PACKAGES" in inc and merchant and order.packages:
-            out["packages"] = [
-                {
-                    "packageReferenceId": p.reference_id,
-                    "createdTime": iso(p.created_time),
-                    "packageStatus": {"status": p.status, "detailedStatus": p.detailed_status},
-                    "carrier": p.carrier,
-                    "shipTime": iso(p.ship_time),
-                    "shippingService": p.shipping_service,
-                    "trackingNumber": p.tracking_number,
-                    "packageItems": [{"orderItemId": item_id, "quantity": qty} for item_id, qty in p.items],
-                }
-                for p in order.packages
-            ]
-        return out
-
-    def _render_item_v2026(self, order: SimOrder, item: SimItem, inc: set[str]) -> dict[str, Any]:
-        cur = order.currency
-        product: dict[str, Any] = {
-            "asin": item.asin,
-            "title": item.title,
-            "sellerSku": item.sku,
-            "condition": {"conditionType": item.condition[0], "conditionSubtype": item.condition[1]},
-        }
-        priced = order.priced
-        if priced:
-            product["price"] = {"unitPrice": self._fmt(item.unit_price, cur)}
-            if "AMAZON_BUSINESS" in order.programs:
-                product["price"]["priceDesignation"] = "BUSINESS_PRICE"
-        out: dict[str, Any] = {
-            "orderItemId": item.order_item_id,
-            "quantityOrdered": item.quantity,
-            "product": product,
-        }
-        if "PROCEEDS" in inc and priced:
-            out["proceeds"] = {
-                "proceedsTotal": self._fmt(item.total, cur),
-                "breakdowns": [
-                    {"type": "ITEM", "subtotal": self._fmt(item.item_price, cur)},
-                    {"type": "SHIPPING", "subtotal": self._fmt(item.shipping_price, cur)},
-                    {
-                        "type": "TAX",
-                        "subtotal": self._fmt(item.item_tax + item.shipping_tax, cur),
-                        "detailedBreakdowns": [
-                            {"subtype": "ITEM", "value": self._fmt(item.item_tax, cur)},
-                            {"subtype": "SHIPPING", "value": self._fmt(item.shipping_tax, cur)},
-                        ],
-                    },
-                    {
-                        "type": "DISCOUNT",
-                        "subtotal": self._fmt(-item.promotion_discount, cur),
-                        "detailedBreakdowns": [
-                            {"subtype": "ITEM", "value": self._fmt(-item.promotion_discount, cur)}
-                        ],
-                    },
-                ],
-            }
-        if "EXPENSE" in inc and priced and item.points:
-            out["expense"] = {
-                "pointsCost": {
-                    "pointsGranted": {
-                        "pointsNumber": item.points,
-                        "pointsMonetaryValue": self._fmt(Decimal(item.points), cur),
-                    }
-                }
-            }
-        if "PROMOTION" in inc and priced and item.promotion_ids:
-            out["promotion"] = {"breakdowns": [{"promotionId": p} for p in item.promotion_ids]}
-        if "CANCELLATION" in inc and (item.cancel_requested or order.v0_status == "Canceled"):
-            cancellation: dict[str, Any] = {}
-            if item.cancel_requested:
-                cancellation["cancellationRequest"] = {
-                    "requester": "BUYER",
-                    "cancelReason": item.cancel_reason,
-                }
-            if order.v0_status == "Canceled":
-                cancellation["cancellationExecution"] = {
-                    "cancelledBy": order.cancelled_by,
-                    "cancelReason": order.cancel_reason,
-                }
-            out["cancellation"] = cancellation
-        if "FULFILLMENT" in inc:
-            fulfillment: dict[str, Any] = {
-                "quantityFulfilled": item.shipped,
-                "quantityUnfulfilled": order.item_unshipped(item),
-            }
-            if item.is_gift and priced:
-                fulfillment["packing"] = {"giftOption": {"giftWrapLevel": "STANDARD"}}
-            out["fulfillment"] = fulfillment
-        if "TAX" in inc and order.country == "US":
-            out["tax"] = {
-                "taxCollections": [
-                    {"model": "MARKETPLACE_FACILITATOR", "responsibleParty": "Amazon Services, Inc."}
-                ]
-            }
-        return out
-
-    # ------------------------------------------------------------------ v0 rendering
-
-    def render_v0_order(self, order: SimOrder) -> dict[str, Any]:
-        """A v0 Order (without the restricted BuyerInfo and ShippingAddress)."""
-        programs = order.programs
-        out: dict[str, Any] = {
-            "AmazonOrderId": order.order_id,
-            "SellerOrderId": order.seller_order_id,
-            "PurchaseDate": iso(order.created_time),
-            "LastUpdateDate": iso(order.last_updated_time),
-            "OrderStatus": order.v0_status,
-            "FulfillmentChannel": order.fulfillment_channel,
-            "SalesChannel": order.marketplace_name,
-            "ShipServiceLevel": SERVICE_LEVELS[order.service_level][1],
-        }
-        if order.priced:
-            out["OrderTotal"] = self._fmt_v0(order.total, order.currency)
-        out.update(
-            {
-                "NumberOfItemsShipped": order.units_shipped,
-                "NumberOfItemsUnshipped": order.units_unshipped,
-                "PaymentMethod": order.payment_method,
-                "PaymentMethodDetails": [_PAYMENT_DETAILS[order.payment_method]],
-                "MarketplaceId": order.marketplace_id,
-                "ShipmentServiceLevelCategory": SERVICE_LEVELS[order.service_level][0],
-                "OrderType": order.order_type,
-                "EarliestShipDate": iso(order.ship_by[0]),
-                "LatestShipDate": iso(order.ship_by[1]),
-                "EarliestDeliveryDate": iso(order.deliver_by[0]),
-                "LatestDeliveryDate": iso(order.deliver_by[1]),
-                "IsBusinessOrder": "AMAZON_BUSINESS" in programs,
-                "IsPrime": "PRIME" in programs,
-                "IsPremiumOrder": "PREMIUM" in programs,
-                "IsGlobalExpressEnabled": False,
-                "IsReplacementOrder": order.replaced_order_id is not None,
-                "IsSoldByAB": False,
-                "IsIBA": False,
-                "IsISPU": False,
-                "IsAccessPointOrder": False,
-                "HasRegulatedItems": False,
-            }
-        )
-        if order.replaced_order_id:
-            out["ReplacedOrderId"] = order.replaced_order_id
-        return out
-
-    def render_v0_items(self, order: SimOrder) -> list[dict[str, Any]]:
-        """The v0 OrderItem list of an order (the server pages it)."""
-        cur = order.currency
-        out = []
-        for item in order.items:
-            data: dict[str, Any] = {
-                "ASIN": item.asin,
-                "SellerSKU": item.sku,
-                "OrderItemId": item.order_item_id,
-                "Title": item.title,
-                "QuantityOrdered": item.quantity,
-                "QuantityShipped": item.shipped,
-                "ProductInfo": {"NumberOfItems": "1"},
-            }
-            if order.priced:
-                data.update(
-                    {
-                        "ItemPrice": self._fmt_v0(item.item_price, cur),
-                        "ShippingPrice": self._fmt_v0(item.shipping_price, cur),
-                        "ItemTax": self._fmt_v0(item.item_tax, cur),
-                        "ShippingTax": self._fmt_v0(item.shipping_tax, cur),
-                        "ShippingDiscount": self._fmt_v0(_ZERO, cur),
-                        "ShippingDiscountTax": self._fmt_v0(_ZERO, cur),
-                        "PromotionDiscount": self._fmt_v0(item.promotion_discount, cur),
-                        "PromotionDiscountTax": self._fmt_v0(_ZERO, cur),
-                    }
-                )
-                if item.promotion_ids:
-                    data["PromotionIds"] = list(item.promotion_ids)
-                if item.points:
-                    data["PointsGranted"] = {
-                        "PointsNumber": item.points,
-                        "PointsMonetaryValue": self._fmt_v0(Decimal(item.points), cur),
-                    }
-                data["IsGift"] = "true" if item.is_gift else "false"
-            data["ConditionId"] = _CONDITION_V0[item.condition[0]]
-            data["ConditionSubtypeId"] = _SUBCONDITION_V0[item.condition[1]]
-            if order.country == "US":
-                data["TaxCollection"] = {
-                    "Model": "MarketplaceFacilitator",
-                    "ResponsibleParty": "Amazon Services, Inc.",
-                }
-            data["IsTransparency"] = False
-            data["SerialNumberRequired"] = False
-            if order.priced and "AMAZON_BUSINESS" in order.programs:
-                data["PriceDesignation"] = "BusinessPrice"
-            data["BuyerRequestedCancel"] = (
-                {"IsBuyerRequestedCancel": "true", "BuyerCancelReason": item.cancel_reason}
-                if item.cancel_requested
-                else {"IsBuyerRequestedCancel": "false"}
-            )
-            out.append(data)
-        return out
-
-    def render_v0_buyer_info(self, order: SimOrder) -> dict[str, Any]:
-        """v0 OrderBuyerInfo (restricted: the server answers it only with an RDT)."""
-        buyer = order.buyer
-        out: dict[str, Any] = {"AmazonOrderId": order.order_id, "BuyerName": buyer.name}
-        if order.fulfilled_by == "MERCHANT":
-            out["BuyerEmail"] = buyer.email
-        if buyer.po_number:
-            out["PurchaseOrderNumber"] = buyer.po_number
-        return out
-
-    def render_v0_address(self, order: SimOrder) -> dict[str, Any]:
-        """v0 OrderAddress (restricted: the server answers it only with an RDT)."""
-        buyer = order.buyer
-        out: dict[str, Any] = {"AmazonOrderId": order.order_id}
-        if buyer.company:
-            out["BuyerCompanyName"] = buyer.company
-        if order.v0_status in _ADDRESS_STATUSES:
-            address: dict[str, Any] = {"Name": buyer.name}
-            if buyer.company:
-                address["CompanyName"] = buyer.company
-            address["AddressLine1"] = buyer.line1
-            if buyer.line2:
-                address["AddressLine2"] = buyer.line2
-            address.update(
-                City=buyer.city,
-                StateOrRegion=buyer.state,
-                PostalCode=buyer.postal_code,
-                CountryCode=buyer.country,
-            )
-            if order.fulfilled_by == "MERCHANT":
-                address["Phone"] = buyer.phone
-            address["AddressType"] = "Commercial" if buyer.address_type == "COMMERCIAL" else "Residential"
-            out["ShippingAddress"] = address
-        return out
-
-    # ------------------------------------------------------------------ notifications
-
-    def _summary(self, order: SimOrder) -> dict[str, Any]:
-        """The ORDER_CHANGE Summary of an order's current state."""
-        items = []
-        mixed = len({i.shipped == i.quantity for i in order.items}) > 1
-        for item in order.items:
-            entry: dict[str, Any] = {
-                "OrderItemId": item.order_item_id,
-                "SellerSKU": item.sku,
-                "SupplySourceId": None,
-                "Quantity": item.quantity,
-                "QuantityShipped": item.shipped,
-                "IsBuyerRequestedCancel": item.cancel_requested,
-            }
-            if mixed:
-                entry["OrderItemStatus"] = "Shipped" if item.shipped == item.quantity else "Unshipped"
-            items.append(entry)
-        programs = [_NOTIFICATION_PROGRAMS[p] for p in order.programs if p in _NOTIFICATION_PROGRAMS]
-        if order.replaced_order_id:
-            programs.append("Replacement")
-        return {
-            "MarketplaceId": order.marketplace_id,
-            "OrderStatus": order.v0_status,
-            "PurchaseDate": iso(order.created_time),
-            "DestinationPostalCode": order.buyer.postal_code,
-            "FulfillmentType": order.fulfillment_channel,
-            "OrderType": order.order_type,
-            "NumberOfItemsShipped": order.units_shipped,
-            "NumberOfItemsUnshipped": order.units_unshipped,
-            "EarliestShipDate": iso(order.ship_by[0]),
-            "LatestShipDate": iso(order.ship_by[1]),
-            "EarliestDeliveryDate": iso(order.deliver_by[0]),
-            "LatestDeliveryDate": iso(order.deliver_by[1]),
-            "OrderPrograms": programs,
-            "ShippingPrograms": [],
-            "OrderItems": items,
-        }
-
-    def _envelope(self, notification_type: str, when: datetime, payload: dict[str, Any]) -> dict[str, Any]:
-        stamp = iso(when)
-        return {
-            "NotificationVersion": "1.0",
-            "NotificationType": notification_type,
-            "PayloadVersion": "1.0",
-            "EventTime": stamp,
-            "Payload": payload,
-            "NotificationMetadata": {
-                "ApplicationId": self.application_id,
-                "SubscriptionId": self.subscription_ids[notification_type],
-                "PublishTime": stamp,
-                "NotificationId": str(self._uuid(self._msg_rng)),
-            },
-        }
-
-    def _order_change(
-        self,
-        seller_id: str,
-        order_id: str,
-        change_type: str,
-        reason: str,
-        when: datetime,
-        summary: dict[str, Any],
-    ) -> dict[str, Any]:
-        return self._envelope(
-            "ORDER_CHANGE",
-            when,
-            {
-                "OrderChangeNotification": {
-                    "NotificationLevel": "OrderLevel",
-                    "SellerId": seller_id,
-                    "AmazonOrderId": order_id,
-                    "OrderChangeType": change_type,
-                    "OrderChangeTrigger": {"TimeOfOrderChange": iso(when), "ChangeReason": reason},
-                    "Summary": summary,
-                }
-            },
-        )
-
-    def messages_for(self, change: Change) -> list[dict[str, Any]]:
-        """Notification bodies for one change: an ORDER_CHANGE, plus FBA_OUTBOUND_SHIPMENT_STATUS when an
-        AFN order's shipment was created or cancelled. Each has a fresh NotificationId."""
-        order = self._orders[change.order_id]
-        summary = change.summary or self._summary(order)
-        change_type = "BuyerRequestedChange" if change.kind == "cancel_request" else "OrderStatusChange"
-        messages = [
-            self._order_change(
-                self.seller_id, order.order_id, change_type, change.reason, change.time, summary
-            )
-        ]
-        if change.fba_shipment_status and order.shipment_id:
-            messages.append(
-                self._envelope(
-                    "FBA_OUTBOUND_SHIPMENT_STATUS",
-                    change.time,
-                    {
-                        "FBAOutboundShipmentStatusNotification": {
-                            "SellerId": self.seller_id,
-                            "AmazonOrderId": order.order_id,
-                            "AmazonShipmentId": order.shipment_id,
-                            "ShipmentStatus": change.fba_shipment_status,
-                        }
-                    },
-                )
-            )
-        return messages
-
-    def foreign_seller_messages(self, n: int) -> list[dict[str, Any]]:
-        """Valid ORDER_CHANGE bodies that belong to another seller (a shared queue's noise)."""
-        rng = self._msg_rng
-        now = self._now()
-        out = []
-        for _ in range(n):
-            order_id = f"{rng.randrange(100, 1000)}-{rng.randrange(10**7):07d}-{rng.randrange(10**7):07d}"
-            when = now - _MS * rng.randrange(1, 1000)
-            summary = {
-                "MarketplaceId": self.marketplace_ids[0],
-                "OrderStatus": "Unshipped",
-                "PurchaseDate": iso(when - timedelta(hours=2)),
-                "DestinationPostalCode": None,
-                "FulfillmentType": "MFN",
-                "OrderType": "StandardOrder",
-                "NumberOfItemsShipped": 0,
-                "NumberOfItemsUnshipped": 1,
-                "OrderItems": [
-                    {
-                        "OrderItemId": str(rng.randrange(10**13, 10**14)),
-                        "SellerSKU": "FOREIGN-SKU-1",
-                        "SupplySourceId": None,
-                        "Quantity": 1,
-                        "QuantityShipped": 0,
-                    }
-                ],
-            }
-            out.append(
-                self._order_change(
-                    FOREIGN_SELLER_ID, order_id, "OrderStatusChange", "PaymentAuthorized", when, summary
-                )
-            )
-        return out
-
-    def poison_messages(self, n: int) -> list[str]:
-        """Raw SQS bodies that are not valid notifications (each kind in turn)."""
-        order = next(iter(self._orders.values()), None)
-        if order is not None:
-            base = self._order_change(
-                self.seller_id,
-                order.order_id,
-                "OrderStatusChange",
-                "Poison",
-                order.last_updated_time,
-                self._summary(order),
-            )
-        else:
-            base = self.foreign_seller_messages(1)[0]
-            base["Payload"]["OrderChangeNotification"]["SellerId"] = self.seller_id
-
-        def variant(mutate: Callable[[dict[str, Any]], Any]) -> str:
-            body = json.loads(json.dumps(base))
-            body["NotificationMetadata"]["NotificationId"] = str(self._uuid(self._msg_rng))
-            mutate(body)
-            return json.dumps(body)
-
-        def oc(body: dict[str, Any]) -> dict[str, Any]:
-            return body["Payload"]["OrderChangeNotification"]
-
-        full = json.dumps(base)
-        makers: list[Callable[[], str]] = [
-            lambda: full[: len(full) // 2],
-            lambda: variant(lambda b: b.update(EventTime=1764241538)),
-            lambda: variant(lambda b: b["NotificationMetadata"].pop("NotificationId")),
-            lambda: variant(lambda b: b.update(NotificationType="ORDER_TELEPORTED")),
-            lambda: variant(lambda b: oc(b).update(AmazonOrderId="../../etc/passwd")),
-            lambda: variant(lambda b: oc(b)["Summary"].update(OrderStatus="Teleported")),
-            lambda: variant(lambda b: oc(b)["Summary"].update(NumberOfItemsShipped="two")),
-            lambda: variant(lambda b: b.pop("Payload")),
-            lambda: "this is not JSON",
-            lambda: "[1, 2, 3]",
-            lambda: json.dumps(full[: len(full) // 3]),
-            lambda: "",
-        ]
-        return [makers[k % len(makers)]() for k in range(n)]

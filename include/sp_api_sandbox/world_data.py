@@ -308,6 +308,9 @@ BUYER_CANCEL_REASONS = (
     "Changed mind about purchase",
     "Shipping cost too high",
 )
+#: v0 PaymentMethod -> v0 PaymentMethodDetails value (= v2026 paymentExecutions.paymentMethod; v2026
+#: renders no payment section for "Other").
+PAYMENT_DETAILS = {"COD": "CashOnDelivery", "CVS": "ConvenienceStore", "Other": "Standard"}
 PROMOTION_IDS = ("SANDBOX-FREE-SHIP", "SANDBOX-10-OFF", "SANDBOX-BUY2-SAVE5", "SANDBOX-WELCOME")
 
 # Enumerations of Amazon's models, shared by the world and the request validation.
@@ -345,3 +348,5 @@ V0_TO_V2026: dict[str, str] = {
     "Canceled": "CANCELLED",
     "Unfulfillable": "UNFULFILLABLE",
 }
+#: What ``/_sandbox/truth`` renders by default: every includedData section but buyer PII.
+TRUTH_INCLUDED_DATA: tuple[str, ...] = tuple(x for x in INCLUDED_DATA if x not in ("BUYER", "RECIPIENT"))

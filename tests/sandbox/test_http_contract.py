@@ -2,7 +2,10 @@
 
 Each case starts its own sandbox (a different seed and region, so different worlds), walks every
 order through every read operation, provokes the error responses, moves the world on with every
-delivery option and validates what lands in SQS. Validation is ``tests/contract.py`` (strict).
+delivery option and validates what lands in SQS. Validation is ``tests/contract.py`` (strict), and
+every date-time must have the exact form its API renders (Orders APIs: whole seconds;
+notifications: milliseconds). One case serves bad records: the orders the truth names as corrupted
+are left out of model validation (they are not model-valid by design), every other order is checked.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ import pytest
 import requests
 from sp_api_sandbox import models
 
-from tests.contract import decode_body, validate_model, validate_notification
+from tests.contract import (
+    decode_body,
+    model_errors,
+    validate_model,
+    validate_notification,
+    validate_notification_times,
+    validate_time_formats,
+    without_orders,
+)
 from tests.fixtures.sandbox import SandboxClient
 
 pytestmark = pytest.mark.integration
@@ -33,7 +44,10 @@ ALL_INCLUDED = ",".join(
         "items"
     ]["enum"]
 )
-CASES = [(1, "na"), (2, "eu"), (3, "fe"), (4, "na")]
+#: (seed, region, bad_records)
+CASES = [(1, "na", 0.0), (2, "eu", 0.0), (3, "fe", 0.0), (4, "na", 0.3)]
+#: bad-record kinds whose corruption no model allows (the others are odd but model-valid)
+MODEL_INVALID_KINDS = {"unknown_status", "missing_last_updated", "missing_item_id", "unknown_optional_enum"}
 
 
 def long_ago() -> str:
@@ -41,12 +55,23 @@ def long_ago() -> str:
 
 
 def check(
-    response: requests.Response, status: int, model: str, definition: str, *, strict: bool = True
+    response: requests.Response,
+    status: int,
+    model: str,
+    definition: str,
+    *,
+    strict: bool = True,
+    corrupted: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
+    """The body, after checking status, request id, model and time formats; orders in ``corrupted``
+    are left out of the checks."""
     assert response.status_code == status, (response.status_code, response.text[:500])
     assert response.headers.get("x-amzn-RequestId")
     body = response.json()
-    validate_model(model, definition, body, strict=strict)
+    checked = without_orders(body, corrupted)
+    if checked is not None:
+        validate_model(model, definition, checked, strict=strict)
+        validate_time_formats(model, definition, checked)
     return body
 
 
@@ -55,7 +80,7 @@ def check(
 FILTER_STRICT = False
 
 
-def _walk_v2026(api: SandboxClient) -> list[dict[str, Any]]:
+def _walk_v2026(api: SandboxClient, corrupted: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     orders: list[dict[str, Any]] = []
     params: dict[str, str] = {
         "createdAfter": long_ago(),
@@ -63,7 +88,7 @@ def _walk_v2026(api: SandboxClient) -> list[dict[str, Any]]:
         "maxResultsPerPage": "40",
     }
     while True:
-        body = check(api.get(SEARCH, params=params), 200, V26, "SearchOrdersResponse")
+        body = check(api.get(SEARCH, params=params), 200, V26, "SearchOrdersResponse", corrupted=corrupted)
         orders += body["orders"]
         token = body.get("pagination", {}).get("nextToken")
         if not token:
@@ -71,19 +96,23 @@ def _walk_v2026(api: SandboxClient) -> list[dict[str, Any]]:
         params["paginationToken"] = token
 
 
-def _walk_v0(api: SandboxClient) -> list[dict[str, Any]]:
+def _walk_v0(api: SandboxClient, corrupted: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     orders: list[dict[str, Any]] = []
     params = {"CreatedAfter": long_ago(), "MarketplaceIds": ",".join(api.sandbox.marketplace_ids)}
     while True:
-        payload = check(api.get(V0, params=params), 200, V0M, "GetOrdersResponse")["payload"]
+        payload = check(api.get(V0, params=params), 200, V0M, "GetOrdersResponse", corrupted=corrupted)[
+            "payload"
+        ]
         orders += payload["Orders"]
         if "NextToken" not in payload:
             return orders
         params = {"NextToken": payload["NextToken"]}
 
 
-@pytest.mark.parametrize(("seed", "region"), CASES)
-def test_every_operation_validates(sandbox_factory, moto_sqs, seed: int, region: str) -> None:
+@pytest.mark.parametrize(("seed", "region", "bad_records"), CASES)
+def test_every_operation_validates(
+    sandbox_factory, moto_sqs, seed: int, region: str, bad_records: float
+) -> None:
     queue_url = moto_sqs.queue_url()
     sb = sandbox_factory(
         seed=seed,
@@ -94,27 +123,36 @@ def test_every_operation_validates(sandbox_factory, moto_sqs, seed: int, region:
         min_before_lag=0,
         sqs_endpoint=moto_sqs.endpoint,
         queue_url=queue_url,
+        bad_records=bad_records,
     )
     api = SandboxClient(sb)
+    bad = sb.truth()["bad_records"]
+    corrupted = frozenset(bad)
+    assert bool(corrupted) == (bad_records > 0)
 
     # Orders v2026: the whole world with every includedData, then getOrder for a spread of orders
-    orders = _walk_v2026(api)
+    orders = _walk_v2026(api, corrupted)
     assert len(orders) == 90
     assert {o["salesChannel"]["marketplaceId"] for o in orders} <= set(sb.marketplace_ids)
+    for order in orders:  # the skipped orders are skipped because they are corrupted, not by chance
+        errors = model_errors(V26, "Order", order)
+        if order["orderId"] not in corrupted or bad[order["orderId"]]["kind"] in MODEL_INVALID_KINDS:
+            assert bool(errors) == (order["orderId"] in corrupted), (order["orderId"], errors[:3])
     for order in orders[::6]:
         check(
             api.get(f"{SEARCH}/{order['orderId']}", params={"includedData": ALL_INCLUDED}),
             200,
             V26,
             "GetOrderResponse",
+            corrupted=corrupted,
         )
-        check(api.get(f"{SEARCH}/{order['orderId']}"), 200, V26, "GetOrderResponse")
+        check(api.get(f"{SEARCH}/{order['orderId']}"), 200, V26, "GetOrderResponse", corrupted=corrupted)
     check(api.get(SEARCH, params={"lastUpdatedAfter": "soon"}), 400, V26, "ErrorList")
     check(api.get(f"{SEARCH}/123-1234567-7654321"), 404, V26, "ErrorList")
     check(api.get(SEARCH, params={"createdAfter": long_ago()}, token="Atza|nope"), 403, V26, "ErrorList")
 
     # Orders v0: getOrders over the world, per-order reads with an RDT, errors
-    v0_orders = _walk_v0(api)
+    v0_orders = _walk_v0(api, corrupted)
     assert {o["AmazonOrderId"] for o in v0_orders} == {o["orderId"] for o in orders}
     resources = [
         {"method": "GET", "path": f"{V0}/{{orderId}}/buyerInfo"},
@@ -131,17 +169,23 @@ def test_every_operation_validates(sandbox_factory, moto_sqs, seed: int, region:
     )
     rdt = rdt_body["restrictedDataToken"]
     bulk = {"CreatedAfter": long_ago(), "MarketplaceIds": ",".join(sb.marketplace_ids)}
-    pii_page = check(api.get(V0, params=bulk, token=rdt), 200, V0M, "GetOrdersResponse")["payload"]["Orders"]
+    pii_page = check(api.get(V0, params=bulk, token=rdt), 200, V0M, "GetOrdersResponse", corrupted=corrupted)[
+        "payload"
+    ]["Orders"]
     assert all("BuyerInfo" in o for o in pii_page)
     for order in v0_orders[::8]:
         oid = order["AmazonOrderId"]
-        check(api.get(f"{V0}/{oid}"), 200, V0M, "GetOrderResponse")
-        check(api.get(f"{V0}/{oid}", token=rdt), 200, V0M, "GetOrderResponse")
+        check(api.get(f"{V0}/{oid}"), 200, V0M, "GetOrderResponse", corrupted=corrupted)
+        check(api.get(f"{V0}/{oid}", token=rdt), 200, V0M, "GetOrderResponse", corrupted=corrupted)
         token = None
         while True:
             params = {"NextToken": token} if token else {}
             payload = check(
-                api.get(f"{V0}/{oid}/orderItems", params=params), 200, V0M, "GetOrderItemsResponse"
+                api.get(f"{V0}/{oid}/orderItems", params=params),
+                200,
+                V0M,
+                "GetOrderItemsResponse",
+                corrupted=corrupted,
             )["payload"]
             token = payload.get("NextToken")
             if not token:
@@ -225,17 +269,23 @@ def test_every_operation_validates(sandbox_factory, moto_sqs, seed: int, region:
     assert len(received) == result["published"]
     ids = set()
     for message in received:
-        body = validate_notification(message["Body"])
+        body = validate_notification(
+            message["Body"]
+        )  # bad records are an API fault: notifications stay valid
+        validate_notification_times(body)
         ids.add(body["NotificationMetadata"]["NotificationId"])
         assert decode_body(message["Body"]) == body
     assert ids == {c["notification_id"] for c in result["changes"]}
     # the world moved on and the truth agrees with a fresh walk (once the changes are a second old:
     # a window without Before ends at now - lag, truncated to the second)
     time.sleep(1.1)
-    after = _walk_v2026(api)
+    after = _walk_v2026(api, frozenset(sb.truth()["bad_records"]))
     assert len(after) == 98
-    truth = {o["orderId"]: o["lastUpdatedTime"] for o in sb.truth()["orders"]}
-    assert {o["orderId"]: o["lastUpdatedTime"] for o in after} == truth
+    truth = sb.truth()
+    assert {o["orderId"]: o.get("lastUpdatedTime") for o in after} == {
+        o["orderId"]: o.get("lastUpdatedTime") for o in truth["orders"]
+    }
+    assert set(truth["bad_records"]) >= corrupted  # corrupted orders stay corrupted as the world moves
 
 
 def test_throttled_and_fault_responses_validate(sandbox_factory) -> None:

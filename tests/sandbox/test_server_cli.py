@@ -24,9 +24,11 @@ def test_serve_flags_map_to_settings() -> None:
             "serve --port 9000 --seed 3 --orders 50 --days 5 --time-scale 120 --faults flaky --region eu"
             " --client-id ID --client-secret S --refresh-token T --min-before-lag 5 --page-token-ttl 30"
             " --no-rate-limit-header --sqs-endpoint http://127.0.0.1:1 --queue-url http://127.0.0.1:1/q"
+            " --bad-records 0.05"
         )
     )
     s = settings_from_args(args)
+    assert s.bad_records == 0.05
     assert (s.seed, s.orders, s.days, s.time_scale, s.faults, s.region) == (3, 50, 5, 120.0, "flaky", "eu")
     assert (s.client_id, s.client_secret, s.refresh_token) == ("ID", "S", "T")
     assert (s.min_before_lag, s.page_token_ttl, s.rate_limit_header) == (5.0, 30.0, False)
@@ -37,8 +39,12 @@ def test_serve_flags_map_to_settings() -> None:
         120.0,
         1440.0,
     )
+    assert defaults.bad_records == 0.0
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--faults", "apocalyptic"])
+    for fraction in ("1.5", "-0.1", "some"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", "--bad-records", fraction])
 
 
 def test_up_starts_sqs_and_sandbox_and_stops_both(tmp_path) -> None:

@@ -90,12 +90,23 @@ def test_poison_and_foreign_seller_messages(wired, moto_sqs) -> None:
 def test_shuffle_changes_the_delivery_order(wired, moto_sqs) -> None:
     sb, queue_url = wired
     moto_sqs.receive_all(queue_url)  # start from an empty queue
-    sb.advance(new_orders=10, changes=30)
-    plain = [decode_body(m["Body"])["EventTime"] for m in moto_sqs.receive_all(queue_url)]
-    sb.advance(new_orders=10, changes=30, shuffle=True)
-    shuffled = [decode_body(m["Body"])["EventTime"] for m in moto_sqs.receive_all(queue_url)]
-    assert plain == sorted(plain)
-    assert shuffled != sorted(shuffled) and len(shuffled) >= 30
+
+    def delivered() -> list[str]:
+        return [
+            decode_body(m["Body"])["NotificationMetadata"]["NotificationId"]
+            for m in moto_sqs.receive_all(queue_url)
+        ]
+
+    def reported(result: dict) -> list[str]:  # the changes in (time, order id) order
+        return [c["notification_id"] for c in result["changes"]]
+
+    plain = sb.advance(new_orders=10, changes=30)
+    assert delivered() == reported(plain)
+    # new orders only: an order that changed within this second cannot change again before the next
+    shuffled = sb.advance(new_orders=30, changes=0, shuffle=True)
+    received = delivered()
+    assert sorted(received) == sorted(reported(shuffled)) and len(received) >= 30
+    assert received != reported(shuffled)
 
 
 def test_advance_steps_and_validation(wired, moto_sqs) -> None:

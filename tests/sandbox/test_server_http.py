@@ -548,7 +548,8 @@ def test_health_truth_and_stats(sandbox_factory) -> None:
     assert set(health["marketplace_ids"]) == {"A1VC38T7YXB528", "A39IBJ37TRP1C6", "A19VAU5U5O7RUS"}
     truth = sb.truth()
     assert truth["seller_id"] == "A1SANDBOXSELLERFE" and len(truth["orders"]) == 40
-    assert all("buyer" not in o and o["orderItems"] for o in truth["orders"])
+    assert all("buyer" not in o and "recipient" not in o and o["orderItems"] for o in truth["orders"])
+    assert truth["bad_records"] == {}  # the fault is off by default
     api = SandboxClient(sb)
     api.get(f"{SEARCH}?createdAfter={ago(days=40)}")
     api.get(f"{SEARCH}/bad-id")
@@ -561,6 +562,33 @@ def test_health_truth_and_stats(sandbox_factory) -> None:
     assert sb.stats()["operations"] == {}
     for path in ("/_sandbox/health", "/_sandbox/stats", "/no/such/path"):
         assert requests.get(f"{sb.url}{path}", timeout=10).headers["x-amzn-RequestId"]
+
+
+def test_truth_with_buyer_data_is_what_search_orders_serves(api: SandboxClient) -> None:
+    sb = api.sandbox
+    sb.config(min_before_lag=0)  # the search window reaches now: it covers every order of the truth
+    params = {"createdAfter": ago(days=30), "includedData": "BUYER,RECIPIENT", "maxResultsPerPage": "100"}
+    served: dict[str, dict] = {}
+    while True:
+        body = api.get(SEARCH, params=params).json()
+        served.update({o["orderId"]: o for o in body["orders"]})
+        if "pagination" not in body:
+            break
+        params["paginationToken"] = body["pagination"]["nextToken"]
+    with_pii = sb.truth(include_pii=True)["orders"]
+    assert len(with_pii) == len(served) == sb.health()["orders"]
+    for order in with_pii:
+        searched = served[order["orderId"]]
+        assert order["buyer"] == searched["buyer"]
+        assert order.get("recipient") == searched.get("recipient")
+    assert sum("recipient" in o for o in with_pii) > len(with_pii) / 2  # most orders have an address
+    assert any("buyerEmail" in o["buyer"] for o in with_pii)
+    without = sb.truth()["orders"]
+    assert [o["orderId"] for o in without] == [o["orderId"] for o in with_pii]
+    for plain, full in zip(without, with_pii, strict=True):
+        assert {k: v for k, v in full.items() if k not in ("buyer", "recipient")} == plain
+    refused = requests.get(f"{sb.url}/_sandbox/truth", params={"include_pii": "maybe"}, timeout=10)
+    assert refused.status_code == 400 and "include_pii" in refused.json()["error"]
 
 
 def test_rate_limit_header_can_be_omitted(sandbox_factory) -> None:

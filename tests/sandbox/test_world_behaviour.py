@@ -14,14 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selling_partner.orders.canonical import V0_STATUS_TO_V2026
+from sp_api_sandbox.render import orders_v0, orders_v2026
+from sp_api_sandbox.render.formats import notification_time
+from sp_api_sandbox.render.notifications import Notifier
 from sp_api_sandbox.world import (
     INCLUDED_DATA,
     REGIONS,
+    TRUTH_INCLUDED_DATA,
     V0_TO_V2026,
     V2026_TO_V0,
     World,
     WorldConfig,
-    iso,
 )
 
 START = datetime(2026, 11, 2, 9, 30, 0, tzinfo=UTC)
@@ -69,16 +72,26 @@ def dec(money: dict | None, key: str = "amount") -> Decimal | None:
     return None if money is None else Decimal(money[key])
 
 
+def rendered(world: World) -> list[dict]:
+    """Every order as the truth renders it (v2026, all includedData but PII), by order id."""
+    return [
+        orders_v2026.render_order(o, TRUTH_INCLUDED_DATA) for o in sorted(world, key=lambda o: o.order_id)
+    ]
+
+
 # ----------------------------------------------------------------------------- determinism
 
 
 def test_same_seed_and_clock_give_the_same_world_and_evolution() -> None:
     a, clock_a = make_world(seed=11, orders=300)
     b, clock_b = make_world(seed=11, orders=300)
-    assert a.truth() == b.truth()
+    notifier_a, notifier_b = Notifier(a), Notifier(b)
+    assert rendered(a) == rendered(b)
     for order in list(a)[:50]:
-        assert a.render_v2026(order, INCLUDED_DATA) == b.render_v2026(b.get(order.order_id), INCLUDED_DATA)
-        assert a.render_v0_buyer_info(order) == b.render_v0_buyer_info(b.get(order.order_id))
+        assert orders_v2026.render_order(order, INCLUDED_DATA) == orders_v2026.render_order(
+            b.get(order.order_id), INCLUDED_DATA
+        )
+        assert orders_v0.render_buyer_info(order) == orders_v0.render_buyer_info(b.get(order.order_id))
     for _ in range(3):
         clock_a.tick(60)
         clock_b.tick(60)
@@ -86,9 +99,11 @@ def test_same_seed_and_clock_give_the_same_world_and_evolution() -> None:
         assert [(c.order_id, c.kind, c.time) for c in changes_a] == [
             (c.order_id, c.kind, c.time) for c in changes_b
         ]
-        assert [a.messages_for(c) for c in changes_a] == [b.messages_for(c) for c in changes_b]
-    assert a.truth() == b.truth()
-    assert a.poison_messages(5) == b.poison_messages(5)
+        assert [notifier_a.messages_for(c) for c in changes_a] == [
+            notifier_b.messages_for(c) for c in changes_b
+        ]
+    assert rendered(a) == rendered(b)
+    assert notifier_a.poison_messages(5) == notifier_b.poison_messages(5)
 
 
 def test_notification_ids_are_fresh_across_runs_of_one_seed() -> None:
@@ -97,15 +112,16 @@ def test_notification_ids_are_fresh_across_runs_of_one_seed() -> None:
     for start in (START, START + timedelta(hours=1)):
         clock = Clock(start)
         world = World(WorldConfig(seed=11, orders=100), clock=clock)
+        notifier = Notifier(world)
         clock.tick(60)
         ids.append(
             {
                 m["NotificationMetadata"]["NotificationId"]
                 for c in world.advance(new_orders=5, changes=20)
-                for m in world.messages_for(c)
+                for m in notifier.messages_for(c)
             }
         )
-        assert world.application_id == make_world(seed=11, orders=1)[0].application_id
+        assert notifier.application_id == Notifier(make_world(seed=11, orders=1)[0]).application_id
     assert ids[0] and ids[1] and not ids[0] & ids[1]
 
 
@@ -180,7 +196,7 @@ def test_status_mapping_is_the_inverse_consistent_one() -> None:
 
 def test_money_adds_up(world: World) -> None:
     for order in world:
-        doc = world.render_v2026(order, INCLUDED_DATA)
+        doc = orders_v2026.render_order(order, INCLUDED_DATA)
         if not order.priced:
             assert "proceeds" not in doc
             continue
@@ -292,7 +308,7 @@ def test_search_sorts_and_rejects_naive_or_unknown_input(world: World) -> None:
     with pytest.raises(ValueError, match="fulfillment statuses"):
         world.search(fulfillment_statuses=["Shipped"])
     with pytest.raises(ValueError, match="includedData"):
-        world.render_v2026(next(iter(world)), ["ITEMS"])
+        orders_v2026.render_order(next(iter(world)), ["ITEMS"])
     assert world.get("111-0000000-0000000") is None
 
 
@@ -346,6 +362,31 @@ def test_advance_with_a_stopped_or_backward_clock_never_stamps_the_future() -> N
     assert max(o.last_updated_time for o in world) <= clock.now + timedelta(seconds=5)
 
 
+def _whole_seconds(order) -> list[datetime]:
+    times = [order.created_time, order.last_updated_time, *order.ship_by, *order.deliver_by]
+    times += [t for p in order.packages for t in (p.created_time, p.ship_time)]
+    return times + ([order.release_time] if order.release_time else [])
+
+
+def test_times_are_whole_seconds_and_an_order_changes_at_most_once_a_second() -> None:
+    world, clock = make_world(seed=17, orders=300)
+    assert all(t.microsecond == 0 for o in world for t in _whole_seconds(o))
+    clock.tick(0.25)  # the clock between two seconds
+    versions: dict[str, list[datetime]] = {}
+    for _ in range(40):
+        clock.tick(0.3)  # several advances per second
+        for change in world.advance(new_orders=2, changes=50):
+            assert change.time.microsecond == 0
+            assert clock.now - world.change_spread <= change.time <= clock.now
+            versions.setdefault(change.order_id, []).append(change.time)
+    assert any(len(v) > 2 for v in versions.values())
+    for order_id, times in versions.items():
+        assert times == sorted(set(times)), order_id  # strictly increasing: at most once per second
+        assert world.get(order_id).last_updated_time == times[-1]
+    assert all(t.microsecond == 0 for o in world for t in _whole_seconds(o))
+    assert max(o.last_updated_time for o in world) <= clock.now
+
+
 def test_transitions_follow_the_order_lifecycle() -> None:
     world, clock = make_world(seed=21, orders=600)
     seen: set[tuple[str, str]] = set()
@@ -376,27 +417,31 @@ def test_transitions_follow_the_order_lifecycle() -> None:
 
 def test_messages_describe_the_new_state() -> None:
     world, clock = make_world(seed=13, orders=600)
+    notifier = Notifier(world)
     notification_ids: set[str] = set()
     fba: Counter = Counter()
     for _ in range(10):
         clock.tick(60)
         for change in world.advance(new_orders=5, changes=40):
             order = world.get(change.order_id)
-            messages = world.messages_for(change)
+            messages = notifier.messages_for(change)
             oc = messages[0]
             assert oc["NotificationType"] == "ORDER_CHANGE"
-            assert oc["EventTime"] == iso(change.time)
+            assert oc["EventTime"] == notification_time(change.time)
             body = oc["Payload"]["OrderChangeNotification"]
             assert body["SellerId"] == world.seller_id and body["AmazonOrderId"] == order.order_id
-            assert body["OrderChangeTrigger"]["TimeOfOrderChange"] == iso(change.time)
+            assert body["OrderChangeTrigger"]["TimeOfOrderChange"] == notification_time(change.time)
             assert body["OrderChangeType"] == (
                 "BuyerRequestedChange" if change.kind == "cancel_request" else "OrderStatusChange"
             )
             summary = body["Summary"]
-            v0 = world.render_v0_order(order)
+            v0 = orders_v0.render_order(order)
             assert summary["OrderStatus"] == v0["OrderStatus"] == order.v0_status
             assert summary["FulfillmentType"] == v0["FulfillmentChannel"]
-            assert summary["PurchaseDate"] == v0["PurchaseDate"]
+            # the same instant, each in its API's format (notifications: milliseconds; v0: seconds)
+            assert datetime.fromisoformat(summary["PurchaseDate"]) == datetime.fromisoformat(
+                v0["PurchaseDate"]
+            )
             assert summary["NumberOfItemsShipped"] == v0["NumberOfItemsShipped"]
             assert summary["NumberOfItemsUnshipped"] == v0["NumberOfItemsUnshipped"]
             assert [
@@ -404,7 +449,7 @@ def test_messages_describe_the_new_state() -> None:
                 for i in summary["OrderItems"]
             ] == [
                 (i["OrderItemId"], i["SellerSKU"], i["QuantityOrdered"], i["QuantityShipped"])
-                for i in world.render_v0_items(order)
+                for i in orders_v0.render_items(order)
             ]
             if change.kind == "cancel_request":
                 assert all(i["IsBuyerRequestedCancel"] for i in summary["OrderItems"])
@@ -426,14 +471,15 @@ def test_messages_describe_the_new_state() -> None:
 
 def test_message_snapshot_survives_later_changes() -> None:
     world, clock = make_world(seed=13, orders=300)
+    notifier = Notifier(world)
     clock.tick(60)
     change = next(c for c in world.advance(new_orders=3, changes=0) if c.kind == "created")
-    summary = world.messages_for(change)[0]["Payload"]["OrderChangeNotification"]["Summary"]
+    summary = notifier.messages_for(change)[0]["Payload"]["OrderChangeNotification"]["Summary"]
     for _ in range(30):  # move the new order on
         clock.tick(60)
         world.advance(new_orders=0, changes=400)
     assert world.get(change.order_id).v0_status != "Pending"
-    again = world.messages_for(change)[0]["Payload"]["OrderChangeNotification"]["Summary"]
+    again = notifier.messages_for(change)[0]["Payload"]["OrderChangeNotification"]["Summary"]
     assert again == summary and again["OrderStatus"] == "Pending"
 
 
@@ -442,9 +488,9 @@ def test_message_snapshot_survives_later_changes() -> None:
 
 def test_v2026_and_v0_renderings_agree(world: World) -> None:
     for order in world:
-        new = world.render_v2026(order, INCLUDED_DATA)
-        old = world.render_v0_order(order)
-        old_items = {i["OrderItemId"]: i for i in world.render_v0_items(order)}
+        new = orders_v2026.render_order(order, INCLUDED_DATA)
+        old = orders_v0.render_order(order)
+        old_items = {i["OrderItemId"]: i for i in orders_v0.render_items(order)}
         assert new["orderId"] == old["AmazonOrderId"]
         assert new["createdTime"] == old["PurchaseDate"] and new["lastUpdatedTime"] == old["LastUpdateDate"]
         assert V0_TO_V2026[old["OrderStatus"]] == new["fulfillment"]["fulfillmentStatus"]
@@ -507,9 +553,9 @@ def test_v2026_and_v0_renderings_agree(world: World) -> None:
 
 def test_buyer_data_agrees_between_versions(world: World) -> None:
     for order in world:
-        new = world.render_v2026(order, ["BUYER", "RECIPIENT"])
-        info = world.render_v0_buyer_info(order)
-        address = world.render_v0_address(order)
+        new = orders_v2026.render_order(order, ["BUYER", "RECIPIENT"])
+        info = orders_v0.render_buyer_info(order)
+        address = orders_v0.render_address(order)
         assert new["buyer"]["buyerName"] == info["BuyerName"]
         assert new["buyer"].get("buyerEmail") == info.get("BuyerEmail")
         assert new["buyer"].get("buyerPurchaseOrderNumber") == info.get("PurchaseOrderNumber")
@@ -534,20 +580,24 @@ def test_buyer_data_agrees_between_versions(world: World) -> None:
 
 
 def test_pii_only_when_asked_for(world: World) -> None:
-    truth_values = leaves(world.truth())
+    truth_values = leaves(rendered(world))
     no_pii = [v for v in INCLUDED_DATA if v not in ("BUYER", "RECIPIENT")]
     for order in world:
         buyer = order.buyer
         secrets = {buyer.name, buyer.email, buyer.line1, buyer.phone}
         without = leaves(
-            [world.render_v2026(order, no_pii), world.render_v0_order(order), world.render_v0_items(order)]
+            [
+                orders_v2026.render_order(order, no_pii),
+                orders_v0.render_order(order),
+                orders_v0.render_items(order),
+            ]
         )
         assert not secrets & without
         assert not secrets & truth_values
-        with_buyer = world.render_v2026(order, ["BUYER"])
+        with_buyer = orders_v2026.render_order(order, ["BUYER"])
         assert with_buyer["buyer"]["buyerName"] == buyer.name and "recipient" not in with_buyer
         assert ("buyerEmail" in with_buyer["buyer"]) == (order.fulfilled_by == "MERCHANT")
-        with_recipient = world.render_v2026(order, ["RECIPIENT"])
+        with_recipient = orders_v2026.render_order(order, ["RECIPIENT"])
         assert "buyer" not in with_recipient
         if "recipient" in with_recipient:
             assert ("phone" in with_recipient["recipient"]["deliveryAddress"]) == (
@@ -562,7 +612,7 @@ def test_packages_only_for_merchant_orders_that_shipped(world: World) -> None:
     with_packages = 0
     statuses: Counter = Counter()
     for order in world:
-        doc = world.render_v2026(order, INCLUDED_DATA)
+        doc = orders_v2026.render_order(order, INCLUDED_DATA)
         if order.fulfilled_by == "AMAZON":
             assert "packages" not in doc and not order.packages
             continue
@@ -570,7 +620,7 @@ def test_packages_only_for_merchant_orders_that_shipped(world: World) -> None:
             assert "packages" not in doc
             continue
         with_packages += 1
-        assert "packages" not in world.render_v2026(order, ["FULFILLMENT"])
+        assert "packages" not in orders_v2026.render_order(order, ["FULFILLMENT"])
         packed: Counter = Counter()
         for package in doc["packages"]:
             assert package["carrier"] and package["trackingNumber"] and package["shippingService"]
@@ -591,13 +641,13 @@ def test_pending_orders_carry_no_prices() -> None:
     pending = [world.get(c.order_id) for c in created if world.get(c.order_id).v0_status == "Pending"]
     assert pending
     for order in pending:
-        doc = world.render_v2026(order, INCLUDED_DATA)
+        doc = orders_v2026.render_order(order, INCLUDED_DATA)
         assert "proceeds" not in doc and "payment" not in doc
         for item in doc["orderItems"]:
             assert not {"proceeds", "promotion", "expense"} & set(item) and "price" not in item["product"]
-        for item in world.render_v0_items(order):
+        for item in orders_v0.render_items(order):
             assert not {"ItemPrice", "ItemTax", "ShippingPrice", "PromotionDiscount", "IsGift"} & set(item)
-        assert "OrderTotal" not in world.render_v0_order(order)
+        assert "OrderTotal" not in orders_v0.render_order(order)
 
 
 # ----------------------------------------------------------------------------- invariants under any schedule
@@ -621,10 +671,14 @@ def test_invariants_hold_for_any_clock_schedule(seed: int, region: str, steps: l
         result = world.advance(new_orders=new_orders, changes=changes)
         assert all(c.time <= clock.now for c in result)
         assert sum(c.kind == "created" for c in result) in (0, new_orders)
+        changed = {c.order_id for c in result}
         for order in world:
             assert order.created_time <= order.last_updated_time
-            if order.order_id in before:
-                assert order.last_updated_time >= before[order.order_id]
+            assert order.last_updated_time.microsecond == 0
+            if order.order_id in changed and order.order_id in before:
+                assert order.last_updated_time > before[order.order_id]
+            elif order.order_id in before:
+                assert order.last_updated_time == before[order.order_id]
         ids += [c.order_id for c in result if c.kind == "created"]
     listed = [o.order_id for o in world]
     assert sorted(listed) == sorted(ids) and len(set(ids)) == len(ids) == len(world)

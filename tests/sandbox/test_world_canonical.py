@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from selling_partner.orders import v0 as v0_adapter
 from selling_partner.orders import v2026 as v2026_adapter
+from sp_api_sandbox.render import orders_v0, orders_v2026
 from sp_api_sandbox.world import INCLUDED_DATA, World, WorldConfig
 
 START = datetime(2026, 11, 2, 9, 30, 0, tzinfo=UTC)
@@ -44,14 +45,14 @@ def test_v2026_and_v0_normalise_to_the_same_record(seed: int, region: str) -> No
     problems: list[str] = []
     for order in world:
         new = v2026_adapter.normalize_order(
-            world.render_v2026(order, INCLUDED_DATA), seller_id=world.seller_id
+            orders_v2026.render_order(order, INCLUDED_DATA), seller_id=world.seller_id
         )
         old = v0_adapter.normalize_order(
-            world.render_v0_order(order),
-            world.render_v0_items(order),
+            orders_v0.render_order(order),
+            orders_v0.render_items(order),
             seller_id=world.seller_id,
-            buyer_info=world.render_v0_buyer_info(order),
-            address=world.render_v0_address(order),
+            buyer_info=orders_v0.render_buyer_info(order),
+            address=orders_v0.render_address(order),
         )
         problems += [
             f"{order.order_id} ({order.v0_status}, {order.fulfilled_by}){d}" for d in differences(new, old)

@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sp_api_sandbox.world import INCLUDED_DATA, TRUTH_INCLUDED_DATA, SimOrder, World, WorldConfig, iso
+from sp_api_sandbox.render import orders_v0, orders_v2026
+from sp_api_sandbox.render.formats import api_time
+from sp_api_sandbox.render.notifications import Notifier
+from sp_api_sandbox.routes import admin
+from sp_api_sandbox.server import SandboxServer, ServerSettings
+from sp_api_sandbox.world import INCLUDED_DATA, TRUTH_INCLUDED_DATA, SimOrder, World, WorldConfig
 
 from tests.contract import (
     ContractError,
@@ -23,7 +28,9 @@ from tests.contract import (
     response_definition,
     validate_model,
     validate_notification,
+    validate_notification_times,
     validate_response,
+    validate_time_formats,
 )
 
 V26 = "orders_2026-01-01"
@@ -77,11 +84,11 @@ def sample(world: World, per_kind: int = 1) -> list[SimOrder]:
     return out
 
 
-def all_v0_docs(world: World, order: SimOrder) -> Iterator[tuple[str, object]]:
-    yield "Order", world.render_v0_order(order)
-    yield "OrderItemList", world.render_v0_items(order)
-    yield "OrderBuyerInfo", world.render_v0_buyer_info(order)
-    yield "OrderAddress", world.render_v0_address(order)
+def all_v0_docs(order: SimOrder) -> Iterator[tuple[str, object]]:
+    yield "Order", orders_v0.render_order(order)
+    yield "OrderItemList", orders_v0.render_items(order)
+    yield "OrderBuyerInfo", orders_v0.render_buyer_info(order)
+    yield "OrderAddress", orders_v0.render_address(order)
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -91,54 +98,62 @@ def test_every_rendering_validates(seed: int, region: str) -> None:
     orders = sample(world)
     assert len(orders) >= 30, "a 400-order world should hold many kinds of order"
     for order in orders:
-        validate_model(V26, "Order", world.render_v2026(order, INCLUDED_DATA))
-        for definition, doc in all_v0_docs(world, order):
+        full = orders_v2026.render_order(order, INCLUDED_DATA)
+        validate_model(V26, "Order", full)
+        validate_time_formats(V26, "Order", full)
+        for definition, doc in all_v0_docs(order):
             validate_model(V0, definition, doc)
+            validate_time_formats(V0, definition, doc)
     for order in orders[:8]:
-        validate_model(V26, "Order", world.render_v2026(order))
+        validate_model(V26, "Order", orders_v2026.render_order(order))
         for value in INCLUDED_DATA:
-            validate_model(V26, "Order", world.render_v2026(order, [value]))
+            validate_model(V26, "Order", orders_v2026.render_order(order, [value]))
     # the response envelopes the server wraps around them
     page = orders[:5]
     validate_model(
         V26,
         "SearchOrdersResponse",
         {
-            "orders": [world.render_v2026(o, INCLUDED_DATA) for o in page],
+            "orders": [orders_v2026.render_order(o, INCLUDED_DATA) for o in page],
             "pagination": {"nextToken": "opaque"},
-            "lastUpdatedBefore": iso(START - timedelta(minutes=2)),
+            "lastUpdatedBefore": api_time(START - timedelta(minutes=2)),
         },
     )
-    validate_model(V26, "GetOrderResponse", {"order": world.render_v2026(page[0], ["FULFILLMENT"])})
+    validate_model(V26, "GetOrderResponse", {"order": orders_v2026.render_order(page[0], ["FULFILLMENT"])})
     validate_model(
         V0,
         "GetOrdersResponse",
-        {"payload": {"Orders": [world.render_v0_order(o) for o in page], "CreatedBefore": iso(START)}},
+        {"payload": {"Orders": [orders_v0.render_order(o) for o in page], "CreatedBefore": api_time(START)}},
     )
     validate_model(
         V0,
         "GetOrderItemsResponse",
-        {"payload": {"AmazonOrderId": page[0].order_id, "OrderItems": world.render_v0_items(page[0])}},
+        {"payload": {"AmazonOrderId": page[0].order_id, "OrderItems": orders_v0.render_items(page[0])}},
     )
-    validate_response(V0, "getOrderBuyerInfo", 200, {"payload": world.render_v0_buyer_info(page[0])})
-    validate_response(V0, "getOrderAddress", 200, {"payload": world.render_v0_address(page[0])})
-    validate_response(V0, "getOrder", 200, {"payload": world.render_v0_order(page[0])})
+    validate_response(V0, "getOrderBuyerInfo", 200, {"payload": orders_v0.render_buyer_info(page[0])})
+    validate_response(V0, "getOrderAddress", 200, {"payload": orders_v0.render_address(page[0])})
+    validate_response(V0, "getOrder", 200, {"payload": orders_v0.render_order(page[0])})
 
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_truth_validates_and_is_the_full_rendering(region: str) -> None:
     world, _ = make_world(7, region, orders=150)
-    truth = world.truth()
-    assert [o["orderId"] for o in truth] == sorted(o.order_id for o in world)
-    for doc in truth:
+    server = SandboxServer(ServerSettings(region=region), world)
+    truth = admin.truth(server, {})
+    assert [o["orderId"] for o in truth["orders"]] == sorted(o.order_id for o in world)
+    assert truth["bad_records"] == {}
+    for doc in truth["orders"]:
         validate_model(V26, "Order", doc)
-        assert doc == world.render_v2026(world.get(doc["orderId"]), TRUTH_INCLUDED_DATA)
+        assert doc == orders_v2026.render_order(world.get(doc["orderId"]), TRUTH_INCLUDED_DATA)
+    with_pii = admin.truth(server, {"include_pii": "true"})["orders"]
+    assert with_pii == [orders_v2026.render_order(world.get(o["orderId"]), INCLUDED_DATA) for o in with_pii]
 
 
 @pytest.mark.parametrize("region", REGIONS)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_advance_messages_and_changed_orders_validate(seed: int, region: str) -> None:
     world, clock = make_world(seed, region, orders=300)
+    notifier = Notifier(world)
     kinds: set[str] = set()
     types: set[str] = set()
     rendered: set[tuple] = set()
@@ -146,15 +161,18 @@ def test_advance_messages_and_changed_orders_validate(seed: int, region: str) ->
         clock.tick(30)
         for change in world.advance(new_orders=8, changes=40):
             kinds.add(change.kind)
-            for message in world.messages_for(change):
+            for message in notifier.messages_for(change):
                 body = validate_notification(json.dumps(message))
+                assert {"/EventTime", "/NotificationMetadata/PublishTime"} <= set(
+                    validate_notification_times(body)
+                )
                 types.add(body["NotificationType"])
             order = world.get(change.order_id)
             if (change.kind, *kind(order)) in rendered:
                 continue  # this shape of changed order was validated already
             rendered.add((change.kind, *kind(order)))
-            validate_model(V26, "Order", world.render_v2026(order, INCLUDED_DATA))
-            for definition, doc in all_v0_docs(world, order):
+            validate_model(V26, "Order", orders_v2026.render_order(order, INCLUDED_DATA))
+            for definition, doc in all_v0_docs(order):
                 validate_model(V0, definition, doc)
     assert {"created", "status", "shipped", "cancelled"} <= kinds
     assert types == {"ORDER_CHANGE", "FBA_OUTBOUND_SHIPMENT_STATUS"}
@@ -163,10 +181,11 @@ def test_advance_messages_and_changed_orders_validate(seed: int, region: str) ->
 @pytest.mark.parametrize("region", REGIONS)
 def test_foreign_seller_messages_are_valid_but_foreign(region: str) -> None:
     world, _ = make_world(5, region, orders=50)
-    messages = world.foreign_seller_messages(6)
+    messages = Notifier(world).foreign_seller_messages(6)
     assert len(messages) == 6
     for message in messages:
         body = validate_notification(message)
+        validate_notification_times(body)
         assert body["Payload"]["OrderChangeNotification"]["SellerId"] != world.seller_id
         assert world.get(body["Payload"]["OrderChangeNotification"]["AmazonOrderId"]) is None
     assert len({m["NotificationMetadata"]["NotificationId"] for m in messages}) == 6
@@ -174,7 +193,7 @@ def test_foreign_seller_messages_are_valid_but_foreign(region: str) -> None:
 
 def test_poison_messages_are_all_invalid_and_varied() -> None:
     world, _ = make_world(5, "na", orders=50)
-    poison = world.poison_messages(24)
+    poison = Notifier(world).poison_messages(24)
     assert len(poison) == 24 and all(isinstance(p, str) for p in poison)
     reasons = set()
     for body in poison:
@@ -207,7 +226,7 @@ def test_validators_are_strict() -> None:
     """The helpers catch unknown keys, prose enums, bad dates, bad money and bad order ids."""
     world, _ = make_world(1, "eu", orders=30)
     order = next(o for o in world if o.priced)
-    good = world.render_v2026(order, INCLUDED_DATA)
+    good = orders_v2026.render_order(order, INCLUDED_DATA)
     assert model_errors(V26, "Order", good) == []
     broken = json.loads(json.dumps(good))
     broken["surprise"] = 1
@@ -219,12 +238,45 @@ def test_validators_are_strict() -> None:
     for fragment in ("surprise", "EBAY", "yesterday", "12,50", "orderItemId"):
         assert fragment in errors
     assert model_errors(V26, "Order", broken, strict=False) != []  # required fields still checked
-    items = world.render_v0_items(order)
+    items = orders_v0.render_items(order)
     items[0]["IsGift"] = True
     assert model_errors(V0, "OrderItemList", items)
-    message = world.foreign_seller_messages(1)[0]
+    notifier = Notifier(world)
+    message = notifier.foreign_seller_messages(1)[0]
     message["Payload"]["OrderChangeNotification"]["AmazonOrderId"] = "12-34"
     assert any("AmazonOrderId" in e for e in notification_errors(message))
-    double = json.dumps(json.dumps(world.foreign_seller_messages(1)[0]))
+    double = json.dumps(json.dumps(notifier.foreign_seller_messages(1)[0]))
     assert validate_notification(double)["NotificationType"] == "ORDER_CHANGE"
     assert documented_values("x **Possible values**: `A`, `B`.") == ["A", "B"]
+
+
+def test_time_format_checks_find_every_date_time_and_reject_other_forms() -> None:
+    """The walkers find the schema's date-times, insist on each API's exact form, and flag strings that
+    look like times where the schema declares none (so a time cannot slip past unchecked)."""
+    world, clock = make_world(2, "na", orders=60)
+    order = next(o for o in world if o.packages and o.priced)
+    doc = orders_v2026.render_order(order, INCLUDED_DATA)
+    times = validate_time_formats(V26, "Order", doc)
+    expected = {"/createdTime", "/lastUpdatedTime", "/fulfillment/shipByWindow/earliestDateTime"}
+    assert expected | {"/packages/0/shipTime"} <= set(times)
+    assert times["/createdTime"] == api_time(order.created_time)
+    for broken in ("2026-11-02T09:30:00.000Z", "2026-11-02T09:30:00+00:00", "2026-11-02T09:30Z"):
+        with pytest.raises(ContractError, match="createdTime"):
+            validate_time_formats(V26, "Order", {**doc, "createdTime": broken})
+    with pytest.raises(ContractError, match="declares none"):
+        validate_time_formats(
+            V26,
+            "Order",
+            {**doc, "orderAliases": [{"aliasId": "2026-11-02T09:30:00Z", "aliasType": "SELLER_ORDER_ID"}]},
+        )
+    v0_times = validate_time_formats(V0, "Order", orders_v0.render_order(order))
+    assert {"/PurchaseDate", "/LastUpdateDate", "/LatestDeliveryDate"} <= set(v0_times)
+    clock.tick(30)
+    change = world.advance(new_orders=1, changes=0)[0]
+    message = Notifier(world).messages_for(change)[0]
+    note_times = validate_notification_times(message)
+    assert "/Payload/OrderChangeNotification/OrderChangeTrigger/TimeOfOrderChange" in note_times
+    assert "/Payload/OrderChangeNotification/Summary/PurchaseDate" in note_times
+    message["EventTime"] = api_time(change.time)  # the Orders APIs' form is wrong in a notification
+    with pytest.raises(ContractError, match="EventTime"):
+        validate_notification_times(message)
