@@ -48,4 +48,7 @@ def test_concurrent_overlapping_batches_converge(empty_conn_id):
         ("SHIPPED", at(3))
     }
     assert {i["order_item_id"] for i in wh.fetch_items()} == {f"{oid}-I3" for oid in ids}
-    assert len(wh.fetch_status_history()) == 60 * 4
+    history = [(h["order_id"], h["order_status"], h["last_updated_time"]) for h in wh.fetch_status_history()]
+    assert sorted(history) == sorted(
+        (oid, "SHIPPED" if worker == 3 else "UNSHIPPED", at(worker)) for oid in ids for worker in range(4)
+    )

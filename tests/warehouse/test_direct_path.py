@@ -341,18 +341,23 @@ def test_bad_item_price_rolls_back_the_whole_batch(warehouse, position, price):
     batch[index] = replace(batch[index], items=(item(batch[index].order_id, 1, price="12.50"),))
     res = warehouse.upsert_orders(batch)
     assert (res.orders_written, res.orders_stale) == (22, 0)
-    assert len(warehouse.fetch_orders()) == 22
-    items = _items(warehouse)
-    assert len(items) == 20 * 2 + 2 - (0 if position == "existing" else 1)
-    assert (
-        batch[index].order_id,
-        f"{batch[index].order_id}-I1",
-        1,
-        Decimal("12.50"),
-        batch[index].last_updated_time,
-    ) in items
-    assert len(warehouse.fetch_packages()) == 20  # the existing orders' newer versions have no package
-    assert len(warehouse.fetch_status_history()) == 2 + 22
+    new, existing = [oid(n) for n in range(20)], [oid(100), oid(101)]
+    assert [(o["order_id"], o["order_status"], o["last_updated_time"]) for o in warehouse.fetch_orders()] == [
+        *((o, "UNSHIPPED", at(2)) for o in new),
+        *((o, "SHIPPED", at(3)) for o in existing),
+    ]
+    fixed, ten = batch[index].order_id, Decimal("10.00")
+    expected = [(o, f"{o}-I{k}", 1, ten, at(2)) for o in new for k in (1, 2)]
+    expected += [(o, f"{o}-I7", 1, ten, at(3)) for o in existing]
+    expected = [e for e in expected if e[0] != fixed]
+    expected.append((fixed, f"{fixed}-I1", 1, Decimal("12.50"), batch[index].last_updated_time))
+    assert _items(warehouse) == sorted(expected)
+    # The existing orders' newer versions have no package: theirs are deleted.
+    assert _packages(warehouse) == [(o, f"{o}-P1", "IN_TRANSIT") for o in new]
+    assert _history(warehouse) == sorted(
+        [(o, "UNSHIPPED", at(2), False) for o in new]
+        + [(o, s, at(m), False) for o in existing for s, m in (("UNSHIPPED", 1), ("SHIPPED", 3))]
+    )
 
 
 # --------------------------------------------------------------------------- 4. idempotency
@@ -439,7 +444,10 @@ def test_writer_waits_for_new_orders_of_an_open_direct_path(pg_warehouse_conn_id
     expected_items += [(oid(n), f"{oid(n)}-I{k}") for n in range(3, 9) for k in (2, 3)]
     assert [(i[0], i[1]) for i in _items(wh)] == sorted(expected_items)
     assert [(p[0], p[1]) for p in _packages(wh)] == [(oid(n), f"{oid(n)}-P1") for n in range(0, 3)]
-    assert len(wh.fetch_status_history()) == 12
+    assert _history(wh) == sorted(
+        [(oid(n), "UNSHIPPED", at(1), False) for n in range(0, 6)]
+        + [(oid(n), "SHIPPED", at(2), False) for n in range(3, 9)]
+    )
 
 
 #: Concurrency rounds: each writer upserts SIZE fresh orders per round, the two overlapping by SIZE - SHIFT.
@@ -488,7 +496,13 @@ def test_concurrent_overlapping_new_order_batches_converge(pg_warehouse_conn_id,
     assert [(i[0], i[1]) for i in _items(wh)] == sorted(expected_items)
     assert [(p[0], p[1]) for p in _packages(wh)] == sorted(expected_packages)
     # Each writer's observation enters the history once.
-    assert len(wh.fetch_status_history()) == ROUNDS * 2 * SIZE
+    expected_history = [
+        (oid(r * 10_000 + n), ("UNSHIPPED", "SHIPPED")[w], at(w), False)
+        for r in range(ROUNDS)
+        for w in (0, 1)
+        for n in range(w * SHIFT, w * SHIFT + SIZE)
+    ]
+    assert _history(wh) == sorted(expected_history)
 
 
 def test_orphan_probe_with_psycopg2(pg_dsn, pg_schema):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from selling_partner.warehouse import FbaShipmentStatusRow, InboxRow, QuarantineRow, SyncRunRecord
@@ -103,17 +104,60 @@ def test_sync_run_is_recorded_once_per_key(warehouse):
         dag_id="sp_api_orders_sync",
         dag_run_id="scheduled__2026-08-20",
         task_id="sync",
+        try_number=1,
+        deferrals=2,
+        deferred_seconds=360.0,
+        retries=3,
+        quarantined=1,
     )
     warehouse.record_sync_run(run)
-    warehouse.record_sync_run(
-        run.__class__(**{**{f: getattr(run, f) for f in run.__slots__}, "status": "success", "pages": 4})
-    )
+    warehouse.record_sync_run(replace(run, status="success", pages=4, deferrals=3))  # same key: replaced
     (got,) = warehouse.fetch_sync_runs()
-    assert (got["status"], got["pages"], got["orders"], got["throttled"]) == ("success", 4, 250, 1)
-    assert got["marketplace_ids"] == "ATVPDKIKX0DER,A2EUQ1WTGCTBG2" and got["duration_seconds"] == 12.5
-    assert got["window_start"] == at(0) and got["window_end"] == at(60) and got["run_id"] == run.key()
+    assert got == {
+        "run_id": run.key(),
+        "conn_id": "sp_api_default",
+        "mode": "sweep",
+        "status": "success",
+        "window_start": at(0),
+        "window_end": at(60),
+        "seller_id": None,
+        "marketplace_ids": "ATVPDKIKX0DER,A2EUQ1WTGCTBG2",
+        "api_version": None,
+        "pages": 4,
+        "orders": 250,
+        "calls": 4,
+        "throttled": 1,
+        "duration_seconds": 12.5,
+        "started_at": None,
+        "finished_at": None,
+        "dag_id": "sp_api_orders_sync",
+        "dag_run_id": "scheduled__2026-08-20",
+        "task_id": "sync",
+        "error": None,
+        "recorded_at": got["recorded_at"],  # the time of the write, checked below
+        "try_number": 1,
+        "deferrals": 3,
+        "deferred_seconds": 360.0,
+        "retries": 3,
+        "quarantined": 1,
+    }
+    assert got["recorded_at"].tzinfo is not None
+    # A second try of the same task gets its own row (the derived key includes the try number).
+    warehouse.record_sync_run(replace(run, try_number=2, status="failed", error="SpApiThrottled: quota gone"))
     other = SyncRunRecord(
         conn_id="sp_api_default", mode="sweep", status="success", window_start=at(60), window_end=at(120)
     )
     warehouse.record_sync_run(other)
-    assert [r["window_start"] for r in warehouse.fetch_sync_runs()] == [at(0), at(60)]
+    runs = warehouse.fetch_sync_runs()  # by window_start, then run_id
+    assert [r["window_start"] for r in runs] == [at(0), at(0), at(60)]
+    assert {(r["window_start"], r["try_number"], r["status"], r["error"]) for r in runs} == {
+        (at(0), 1, "success", None),
+        (at(0), 2, "failed", "SpApiThrottled: quota gone"),
+        (at(60), None, "success", None),
+    }
+
+
+def test_invalid_sync_run_is_refused_and_nothing_is_written(warehouse):
+    with pytest.raises(ValueError, match="needs error"):
+        warehouse.record_sync_run(SyncRunRecord("sp_api_default", "sweep", "failed", at(0), at(60)))
+    assert warehouse.fetch_sync_runs() == []

@@ -10,7 +10,7 @@ from selling_partner.warehouse.postgres import PostgresWarehouse
 from tests.warehouse.factories import at, item, order, package
 
 pytestmark = pytest.mark.integration
-TRICKY = "a\tb\\N\nc\r\\"
+TRICKY = "a\tb\\N\nc\r\\ \U0001f469\u200d\U0001f467 e\u0301 \u200b \U0001d518"
 
 
 @pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
@@ -30,7 +30,7 @@ def test_copy_path_round_trips_special_characters(driver, pg_dsn, pg_schema):
         oid,
         updated=at(1),
         total="99.95",
-        items=(item(oid, 1).__class__(oid, TRICKY, 1, title=TRICKY),),
+        items=(item(oid, 1).__class__(oid, TRICKY, 1, title=f"\x00{TRICKY}\x00"),),  # NUL removed
         packages=(package(oid, 1, ship_time=at(0)),),
     )
     res = wh.upsert_orders([o, o])

@@ -36,6 +36,19 @@ def test_insert_then_same_batch_again_changes_nothing(warehouse):
     )
     assert first.history_rows == 1
     before = _state(warehouse)
+    orders, items, packages, history, buyers = before
+    assert [(o["order_id"], o["order_status"], o["last_updated_time"], o["order_total"]) for o in orders] == [
+        (OID, "UNSHIPPED", at(0), Decimal("20.00"))
+    ]
+    assert [(i["order_item_id"], i["quantity_ordered"], i["order_last_updated_time"]) for i in items] == [
+        (f"{OID}-I1", 1, at(0)),
+        (f"{OID}-I2", 1, at(0)),
+    ]
+    assert [(p["package_reference_id"], p["tracking_number"]) for p in packages] == [
+        (f"{OID}-P1", "1Z00000001")
+    ]
+    assert [tuple(h.values()) for h in history] == [(OID, "UNSHIPPED", at(0), False, "sync")]
+    assert buyers == []
     again = warehouse.upsert_orders(batch)
     assert again.orders_stale == 0 and again.history_rows == 0
     assert _state(warehouse) == before
@@ -103,8 +116,13 @@ def test_newer_version_replaces_items_and_packages(warehouse):
 def test_same_version_is_accepted_and_idempotent(warehouse):
     o = order(OID, updated=at(3))
     warehouse.upsert_orders([o])
+    before = _state(warehouse)
     res = warehouse.upsert_orders([o])
-    assert res.orders_written == 1 and res.orders_stale == 0
+    assert (res.orders_written, res.orders_stale, res.items_written, res.history_rows) == (1, 0, 1, 0)
+    assert _state(warehouse) == before
+    assert [(r["order_id"], r["last_updated_time"], r["details_updated_time"]) for r in before[0]] == [
+        (OID, at(3), at(3))
+    ]
 
 
 def test_batch_with_many_versions_keeps_the_newest(warehouse):
@@ -174,7 +192,7 @@ def test_buyer_pii_only_when_present_and_purged(warehouse):
     assert warehouse.purge_pii(30, now=at(60 * 24 * 29)) == 0
     assert warehouse.purge_pii(30, now=at(60 * 24 * 31)) == 1
     assert warehouse.fetch_buyers() == []
-    assert len(warehouse.fetch_orders()) == 2  # analytical rows stay
+    assert [r["order_id"] for r in warehouse.fetch_orders()] == [OID, "111-0000002-0000002"]  # analytics stay
 
 
 def test_purge_rejects_negative_retention(warehouse):
@@ -214,7 +232,11 @@ def test_fetch_filters_by_known_columns_only(warehouse):
     assert [r["order_id"] for r in warehouse.fetch_orders({"last_updated_time": at(1)})] == [OID]
     with pytest.raises(ValueError, match="Unknown column"):
         warehouse.fetch_orders({"order_status; DROP TABLE sp_orders; --": "x"})
-    assert len(warehouse.fetch_orders()) == 2
+    assert [r["order_id"] for r in warehouse.fetch_orders()] == [OID, "111-0000002-0000002"]
+    assert [r["order_id"] for r in warehouse.fetch_orders({"seller_order_id": None})] == [
+        OID,
+        "111-0000002-0000002",
+    ]
 
 
 def test_hostile_ids_are_data_not_sql(warehouse):

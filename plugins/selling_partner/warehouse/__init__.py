@@ -11,24 +11,34 @@ from __future__ import annotations
 
 from .base import Warehouse
 from .records import (
+    ORDER_QUARANTINE_SOURCES,
+    SYNC_RUN_STATUSES,
     FbaShipmentStatusRow,
     InboxRow,
     LandResult,
+    OrderQuarantineRow,
     QuarantineRow,
     SyncRunRecord,
     UpsertResult,
+    error_summary,
 )
 from .schema import LATEST_VERSION, sql_dir
+from .text import clean_text
 
 __all__ = [
     "LATEST_VERSION",
+    "ORDER_QUARANTINE_SOURCES",
+    "SYNC_RUN_STATUSES",
     "FbaShipmentStatusRow",
     "InboxRow",
     "LandResult",
+    "OrderQuarantineRow",
     "QuarantineRow",
     "SyncRunRecord",
     "UpsertResult",
     "Warehouse",
+    "clean_text",
+    "error_summary",
     "get_warehouse",
     "sql_dir",
 ]

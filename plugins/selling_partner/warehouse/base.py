@@ -6,8 +6,14 @@ Every write is set-based: the batch is staged into temporary tables (COPY on Pos
 history) of orders that the batch itself inserts skip the staging hop: they cannot exist yet and no
 other writer can add them while this transaction holds those orders' row locks, so they are COPYed
 straight into their tables (falling back to the staged path if orphaned rows are in the way).
-Backends differ only in how they connect, stage rows, encode times and lock the schema; see
-``postgres.py`` and ``sqlite.py``.
+Backends differ only in how they connect, stage rows, encode times, lock the schema and list existing
+views; see ``postgres.py`` and ``sqlite.py``.
+
+``ensure_schema`` runs at the start of every sync task, so when nothing changed it only reads: the
+schema version and the checksum of each view's SQL (``sp_schema_state``). A view is dropped and created
+again only when its SQL differs from the stored checksum (a package upgrade) or it is missing; DROP VIEW
+takes an ACCESS EXCLUSIVE lock on PostgreSQL, which would queue behind (and then block) every analyst
+reading it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from .records import (
     FbaShipmentStatusRow,
     InboxRow,
     LandResult,
+    OrderQuarantineRow,
     QuarantineRow,
     SyncRunRecord,
     UpsertResult,
@@ -36,6 +43,7 @@ from .rows import (
     build_order_batch,
     fba_rows,
     inbox_rows,
+    order_quarantine_rows,
     parse_ts,
     quarantine_rows,
     sync_run_row,
@@ -132,6 +140,39 @@ FBA_UPSERT_SQL = (
 )
 
 
+def _order_quarantine_upsert_sql() -> str:
+    """A new sighting adds its attempts, widens [first_seen_at, last_seen_at], takes the latest sighting's
+    record and reason, and reopens the row unless it is older than the resolution."""
+    q = s.ORDER_QUARANTINE
+    newer = f"excluded.last_seen_at >= {q}.last_seen_at"
+    latest = ("seller_id", "conn_id", "api_version", "last_updated_time", "reason", "raw_record",
+              "record_sha256", "dag_id", "dag_run_id", "task_id")  # fmt: skip
+    sets = [f"attempts = {q}.attempts + excluded.attempts"]
+    sets.append(
+        f"first_seen_at = CASE WHEN excluded.first_seen_at < {q}.first_seen_at "
+        f"THEN excluded.first_seen_at ELSE {q}.first_seen_at END"
+    )
+    sets.append(f"last_seen_at = CASE WHEN {newer} THEN excluded.last_seen_at ELSE {q}.last_seen_at END")
+    sets += [f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {q}.{c} END" for c in latest]
+    sets.append(
+        f"resolved_at = CASE WHEN {q}.resolved_at IS NULL OR excluded.last_seen_at >= {q}.resolved_at "
+        f"THEN NULL ELSE {q}.resolved_at END"
+    )
+    return f"{_insert_from_stage(s.ORDER_QUARANTINE_TABLE)} DO UPDATE SET {', '.join(sets)}"
+
+
+ORDER_QUARANTINE_UPSERT_SQL = _order_quarantine_upsert_sql()
+#: Resolve (set ``resolved_at``, one placeholder) the open quarantine rows of the staged orders whose
+#: staged details come from a complete record at least as new as the quarantined one (any complete
+#: record when the quarantined one had no readable last_updated_time). ``{ph}`` is the placeholder.
+QUARANTINE_RESOLVE_SQL = (
+    f"UPDATE {s.ORDER_QUARANTINE} SET resolved_at = {{ph}} WHERE resolved_at IS NULL AND EXISTS ("
+    f"SELECT 1 FROM {_stage_name(s.ORDERS_TABLE)} so WHERE so.order_id = {s.ORDER_QUARANTINE}.order_id "
+    f"AND so.is_complete AND ({s.ORDER_QUARANTINE}.last_updated_time IS NULL "
+    f"OR so.details_updated_time >= {s.ORDER_QUARANTINE}.last_updated_time))"
+)
+
+
 class Warehouse(ABC):
     """Order warehouse on one Airflow connection. Create it with ``get_warehouse(conn_id)``."""
 
@@ -161,6 +202,10 @@ class Warehouse(ABC):
     @abstractmethod
     def _encode_ts(self, value: datetime | None) -> Any:
         """A time as the driver should bind it."""
+
+    @abstractmethod
+    def _existing_views(self, cur: Any) -> set[str]:
+        """Names of the views in the warehouse's schema (read from the catalog, locking no view)."""
 
     def _encode_money(self, value: str | None) -> Any:
         """A decimal string as the driver should bind it (default: unchanged, once checked to parse)."""
@@ -206,9 +251,11 @@ class Warehouse(ABC):
         return int(row[0]) if row and row[0] is not None else 0
 
     def ensure_schema(self, target_version: int | None = None) -> int:
-        """Apply missing migrations up to ``target_version`` (default: latest) and (re)create the views.
+        """Apply missing migrations up to ``target_version`` (default: latest) and bring the views up to date.
 
-        Idempotent and safe to call from concurrent tasks. Returns the schema version now applied.
+        Idempotent and safe to call from concurrent tasks. At the latest version, a view is (re)created
+        only when its SQL changed or it is missing (see the module docstring). Returns the schema version
+        now applied.
         """
         target = s.LATEST_VERSION if target_version is None else target_version
         with self._transaction() as cur:
@@ -236,10 +283,40 @@ class Warehouse(ABC):
                     )
                     current = migration.version
             if current == s.LATEST_VERSION:
-                for name, select in s.iter_views(self.dialect):
-                    cur.execute(f"DROP VIEW IF EXISTS {name}")
-                    cur.execute(f"CREATE VIEW {name} AS\n{select}")
+                self._update_views(cur)
             return current
+
+    def _update_views(self, cur: Any) -> list[str]:
+        """(Re)create the views whose SQL differs from the stored checksum or that are missing.
+
+        Reads only the catalog and ``sp_schema_state`` when nothing changed. Returns the views created.
+        """
+        views = list(s.iter_views(self.dialect))
+        ph = self.placeholder
+        cur.execute(f"SELECT key, value FROM {s.SCHEMA_STATE}")
+        stored = dict(cur.fetchall())
+        existing = self._existing_views(cur)
+        stale = [
+            (name, select, s.sql_sha256(select))
+            for name, select in views
+            if name not in existing or stored.get(s.view_state_key(name)) != s.sql_sha256(select)
+        ]
+        if not stale:
+            log.debug("Warehouse %s: the %d views are up to date", self.conn_id, len(views))
+            return []
+        now = self._encode_ts(datetime.now(UTC))
+        for name, select, digest in stale:
+            cur.execute(f"DROP VIEW IF EXISTS {name}")
+            cur.execute(f"CREATE VIEW {name} AS\n{select}")
+            cur.execute(
+                f"INSERT INTO {s.SCHEMA_STATE} (key, value, updated_at) VALUES ({ph}, {ph}, {ph}) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (s.view_state_key(name), digest, now),
+            )
+        names = [name for name, _, _ in stale]
+        log.info("Warehouse %s: (re)created views %s (new or changed SQL, or missing)", self.conn_id,
+                 ", ".join(names))  # fmt: skip
+        return names
 
     def view_names(self) -> list[str]:
         """Names of the analyst views this package creates."""
@@ -312,6 +389,8 @@ class Warehouse(ABC):
                 self._stage(cur, s.BUYERS_TABLE, batch.buyers)
                 cur.execute(BUYERS_UPSERT_SQL)
                 buyers_written = cur.rowcount
+            cur.execute(QUARANTINE_RESOLVE_SQL.format(ph=self.placeholder), (batch.loaded_at,))
+            quarantine_resolved = max(cur.rowcount, 0)
         result = UpsertResult(
             orders_written=orders_written,
             orders_stale=batch.distinct_orders - orders_written,
@@ -319,11 +398,13 @@ class Warehouse(ABC):
             packages_written=packages_written + direct.get(s.PACKAGES_TABLE, 0),
             history_rows=history_rows + direct.get(s.STATUS_HISTORY_TABLE, 0),
             buyers_written=buyers_written,
+            quarantine_resolved=quarantine_resolved,
         )
         log.info(
-            "Warehouse %s: %d orders written (%d new), %d stale, %d items, %d packages, %d history rows",
+            "Warehouse %s: %d orders written (%d new), %d stale, %d items, %d packages, %d history rows%s",
             self.conn_id, result.orders_written, len(new_ids), result.orders_stale, result.items_written,
             result.packages_written, result.history_rows,
+            f"; {quarantine_resolved} quarantined orders resolved" if quarantine_resolved else "",
         )  # fmt: skip
         return result
 
@@ -403,6 +484,24 @@ class Warehouse(ABC):
             cur.execute(QUARANTINE_INSERT_SQL)
             return cur.rowcount
 
+    def quarantine_orders(self, rows: Sequence[OrderQuarantineRow]) -> int:
+        """Keep order records that could not be mapped, one row per (order, source); returns rows written.
+
+        A repeated sighting adds to ``attempts``, moves ``last_seen_at`` on, keeps ``first_seen_at`` and
+        reopens a resolved row (unless it is older than the resolution). ``upsert_orders`` resolves a row
+        when it loads a complete version of the order at least as new as the quarantined record.
+        """
+        staged = order_quarantine_rows(rows, ts=self._ts)
+        if not staged:
+            return 0
+        with self._transaction() as cur:
+            self._stage(cur, s.ORDER_QUARANTINE_TABLE, staged)
+            cur.execute(ORDER_QUARANTINE_UPSERT_SQL)
+            written = cur.rowcount
+        log.info("Warehouse %s: %d order records quarantined (%d rows written)", self.conn_id, len(rows),
+                 written)  # fmt: skip
+        return written
+
     def upsert_fba_shipment_status(self, rows: Sequence[FbaShipmentStatusRow]) -> int:
         """Latest status per (order, shipment), monotonic on ``event_time``; returns rows written."""
         staged = fba_rows(rows, ts=self._ts)
@@ -470,6 +569,10 @@ class Warehouse(ABC):
 
     def fetch_fba_shipment_status(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self._fetch(s.FBA_SHIPMENTS_TABLE, where)
+
+    def fetch_order_quarantine(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Quarantined order records (``{"resolved_at": None}``: the open ones), by (order_id, source)."""
+        return self._fetch(s.ORDER_QUARANTINE_TABLE, where)
 
     def fetch_view(self, name: str) -> list[dict[str, Any]]:
         """All rows of one analyst view (``name`` must be one of ``view_names()``)."""

@@ -41,6 +41,13 @@ UNIQUE_VIOLATION = "23505"
 #: Arbitrary constant key of the advisory lock that serialises ensure_schema across sessions.
 SCHEMA_LOCK_KEY = 0x5350_4150_4957_4800  # "SPAPIWH"
 
+#: Views in the schema the warehouse creates them in (the first of search_path). pg_class is read
+#: directly: pg_views would call pg_get_viewdef, and nothing here may touch the views themselves.
+EXISTING_VIEWS_SQL = (
+    "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'v' AND n.nspname = current_schema()"
+)
+
 
 def _tsv_field(value: Any) -> str:
     """One field of COPY's text format (used with psycopg2, which has no row-wise COPY)."""
@@ -93,6 +100,10 @@ class PostgresWarehouse(Warehouse):
 
     def _encode_ts(self, value: datetime | None) -> Any:
         return require_aware(value)
+
+    def _existing_views(self, cur: Any) -> set[str]:
+        cur.execute(EXISTING_VIEWS_SQL)
+        return {name for (name,) in cur.fetchall()}
 
     def _encode_money(self, value: str | None) -> Decimal | None:
         if value is None:

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from .text import clean_text, one_line
+
+#: ``sp_sync_runs.status`` values: finished, stopped at a budget (time/pages) with work left, the try raised.
+SYNC_RUN_STATUSES = ("success", "partial", "failed")
+#: ``sp_order_quarantine.source`` values: the sync's searchOrders/getOrders pages, the event path's getOrder.
+ORDER_QUARANTINE_SOURCES = ("sync", "enrich")
+#: An order id usable as the quarantine key: 1-64 visible ASCII characters, not starting with ``?``.
+QUARANTINE_ORDER_ID_RE = re.compile(r"(?!\?)[!-~]{1,64}", re.ASCII)  # fullmatch
+#: Prefix of the key of a quarantined record without a usable order id (followed by 16 hex digits).
+NO_ORDER_ID_PREFIX = "?sha256:"
+
+
+def error_summary(exc: BaseException) -> str:
+    """``ExceptionClass: first line of the message`` - what ``SyncRunRecord.error`` should hold."""
+    message = one_line(str(exc))
+    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +34,8 @@ class UpsertResult:
 
     ``orders_written`` counts orders whose stored row was inserted or accepted a version (status or
     details); ``orders_stale`` counts distinct orders of the batch that were older than what is stored.
-    ``history_rows`` counts status-history rows that were new (or newly marked delivered).
+    ``history_rows`` counts status-history rows that were new (or newly marked delivered);
+    ``quarantine_resolved`` the open ``sp_order_quarantine`` rows the batch resolved.
     """
 
     orders_written: int
@@ -23,22 +44,29 @@ class UpsertResult:
     packages_written: int
     history_rows: int
     buyers_written: int = 0
+    quarantine_resolved: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class SyncRunRecord:
-    """One sync run (a window of one DAG task), written by the sync operator after its last commit."""
+    """One sync run: one try of a DAG task over one window, recorded by the operator at the end of the try.
+
+    ``status`` is one of ``SYNC_RUN_STATUSES``: ``success`` (caught up), ``partial`` (stopped at a budget,
+    the next run continues) or ``failed`` (the try raised; ``error`` then holds ``error_summary(exc)``).
+    ``calls`` counts every HTTP request the run sent to SP-API (all operations, retries included),
+    ``throttled`` the 429 responses among them and ``retries`` the requests the hook repeated.
+    """
 
     conn_id: str
     mode: str  # "sweep" | "backfill" | "recovery" ... (free text, chosen by the operator)
-    status: str  # "success" | "failed" | "deferred" | "partial"
+    status: str  # one of SYNC_RUN_STATUSES
     window_start: datetime
     window_end: datetime
     pages: int = 0
     orders: int = 0
-    calls: int = 0
+    calls: int = 0  # HTTP requests sent to SP-API by the run (all operations)
     throttled: int = 0  # 429 responses seen
-    duration_seconds: float = 0.0
+    duration_seconds: float = 0.0  # wall time of the try, deferrals included
     seller_id: str | None = None
     marketplace_ids: Sequence[str] = ()
     api_version: str | None = None
@@ -47,15 +75,24 @@ class SyncRunRecord:
     dag_id: str | None = None
     dag_run_id: str | None = None
     task_id: str | None = None
-    error: str | None = None
+    error: str | None = None  # failed: "ExceptionClass: first line" (see error_summary)
     #: Stable key; recording the same run again replaces its row. Derived when not given.
     run_id: str | None = None
+    try_number: int | None = None  # Airflow's try number of the task instance (None: not in a task)
+    deferrals: int = 0  # times the try deferred while waiting for SP-API quota
+    deferred_seconds: float = 0.0  # time spent deferred (part of duration_seconds)
+    retries: int = 0  # requests the hook retried (429, 5xx, timeouts)
+    quarantined: int = 0  # order records fetched but not loadable, sent to sp_order_quarantine
 
     def key(self) -> str:
-        """``run_id`` or a deterministic id from (dag_id, dag_run_id, task_id, conn, mode, window)."""
+        """``run_id`` or a deterministic id from (dag_id, dag_run_id, task_id, conn, mode, window[, try]).
+
+        The try number takes part only when set, so every try gets its own row and keys derived before
+        it existed stay the same.
+        """
         if self.run_id:
             return self.run_id
-        parts = (
+        parts = [
             self.dag_id or "",
             self.dag_run_id or "",
             self.task_id or "",
@@ -63,7 +100,9 @@ class SyncRunRecord:
             self.mode,
             self.window_start.isoformat(),
             self.window_end.isoformat(),
-        )
+        ]
+        if self.try_number is not None:
+            parts.append(str(self.try_number))
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
@@ -114,3 +153,53 @@ class FbaShipmentStatusRow:
     event_time: datetime
     seller_id: str | None = None
     notification_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuarantineRow:
+    """One sighting of an order record that was fetched but could not be mapped to a canonical order.
+
+    ``raw_record`` is the record as received: JSON text, or the decoded object (then stored as canonical
+    JSON - sorted keys, no whitespace - so repeated sightings hash alike); like every stored text it
+    follows ``text.clean_text`` (NUL removed, lone surrogates replaced). ``reason`` is one line without
+    PII (the first line is kept). ``order_id`` is the id the record carries, if any: the row is keyed by
+    it when it is 1-64 visible ASCII characters, else by ``?sha256:<first 16 hex of record_sha256>``
+    (``key_order_id``). ``last_updated_time`` is the record's lastUpdatedTime when it could be read: the
+    row is resolved only by a complete version at least as new.
+    """
+
+    order_id: str | None
+    source: str  # one of ORDER_QUARANTINE_SOURCES
+    raw_record: str | Mapping[str, Any]
+    reason: str
+    seen_at: datetime
+    seller_id: str | None = None
+    conn_id: str | None = None
+    api_version: str | None = None
+    last_updated_time: datetime | None = None
+    dag_id: str | None = None
+    dag_run_id: str | None = None
+    task_id: str | None = None
+
+    @property
+    def record_text(self) -> str:
+        """``raw_record`` as stored: the text as given or the object as canonical JSON, then cleaned."""
+        if isinstance(self.raw_record, str):
+            text = self.raw_record
+        else:
+            text = json.dumps(
+                self.raw_record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+            )
+        return clean_text(text) or ""
+
+    @property
+    def key_order_id(self) -> str:
+        """The ``order_id`` column: the record's id if usable, else ``?sha256:<16 hex>`` of the record."""
+        if isinstance(self.order_id, str) and QUARANTINE_ORDER_ID_RE.fullmatch(self.order_id):
+            return self.order_id
+        return NO_ORDER_ID_PREFIX + self.record_sha256[:16]
+
+    @property
+    def record_sha256(self) -> str:
+        """SHA-256 (hex) of ``record_text`` (the stored text) as UTF-8."""
+        return hashlib.sha256(self.record_text.encode("utf-8")).hexdigest()

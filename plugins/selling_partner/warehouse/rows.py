@@ -14,6 +14,11 @@ An order row has two column groups with their own version key:
 Both keys are maxima over the versions seen, so any permutation of any multiset of versions converges
 to the same row. Ties (same key) are the same version of the order; the later one in a batch is used.
 A batch is reduced here to one staged row per order, so the set-based SQL touches each key once.
+
+Text
+----
+Every text value of every row goes through ``text.clean_text`` (NUL removed, lone surrogates replaced),
+keys included, so both backends store the same text and one record never yields two staged keys.
 """
 
 from __future__ import annotations
@@ -27,8 +32,24 @@ from typing import Any
 
 from selling_partner.orders.canonical import CanonicalOrder
 
-from .records import FbaShipmentStatusRow, InboxRow, QuarantineRow, SyncRunRecord
-from .schema import BUYERS_TABLE, ITEMS_TABLE, ORDERS_TABLE, PACKAGES_TABLE
+from .records import (
+    ORDER_QUARANTINE_SOURCES,
+    SYNC_RUN_STATUSES,
+    FbaShipmentStatusRow,
+    InboxRow,
+    OrderQuarantineRow,
+    QuarantineRow,
+    SyncRunRecord,
+)
+from .schema import (
+    BUYERS_TABLE,
+    ITEMS_TABLE,
+    ORDER_QUARANTINE_TABLE,
+    ORDERS_TABLE,
+    PACKAGES_TABLE,
+    SYNC_RUNS_TABLE,
+)
+from .text import clean_text, one_line
 
 SQLITE_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TsEncoder = Callable[[datetime | None], Any]
@@ -68,7 +89,7 @@ def parse_ts(value: Any) -> datetime | None:
 
 def join_list(values: Iterable[str]) -> str:
     """Comma-joined text (``programs``, ``promotion_ids``); the one representation for both dialects."""
-    return ",".join(values)
+    return clean_text(",".join(values)) or ""
 
 
 def status_key(order: CanonicalOrder) -> tuple[datetime, bool]:
@@ -113,22 +134,22 @@ class OrderBatch:
 
     def iter_items(self, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[Any, ...]]:
         """Item rows of the orders whose id passes ``keep`` (all when None), one per (order, item)."""
-        m, now = self.money, self.loaded_at
+        m, t, now = self.money, clean_text, self.loaded_at
         for order_id, d, d_updated in self.details:
             if keep is not None and not keep(order_id):
                 continue
             for it in _last_per_key(d.items, "order_item_id"):
                 yield (
                     order_id,
-                    it.order_item_id,
-                    it.asin,
-                    it.seller_sku,
-                    it.title,
-                    it.condition,
+                    t(it.order_item_id),
+                    t(it.asin),
+                    t(it.seller_sku),
+                    t(it.title),
+                    t(it.condition),
                     it.quantity_ordered,
                     it.quantity_shipped,
                     it.quantity_unshipped,
-                    it.currency,
+                    t(it.currency),
                     m(it.unit_price),
                     m(it.item_price),
                     m(it.item_tax),
@@ -137,26 +158,26 @@ class OrderBatch:
                     m(it.promotion_discount),
                     join_list(it.promotion_ids),
                     it.is_buyer_requested_cancel,
-                    it.buyer_cancel_reason,
+                    t(it.buyer_cancel_reason),
                     d_updated,
                     now,
                 )
 
     def iter_packages(self, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[Any, ...]]:
         """Package rows of the orders whose id passes ``keep`` (all when None)."""
-        ts, now = self.ts, self.loaded_at
+        ts, t, now = self.ts, clean_text, self.loaded_at
         for order_id, d, d_updated in self.details:
             if keep is not None and not keep(order_id):
                 continue
             for p in _last_per_key(d.packages, "package_reference_id"):
                 yield (
                     order_id,
-                    p.package_reference_id,
-                    p.carrier,
-                    p.tracking_number,
-                    p.shipping_service,
-                    p.package_status,
-                    p.package_detailed_status,
+                    t(p.package_reference_id),
+                    t(p.carrier),
+                    t(p.tracking_number),
+                    t(p.shipping_service),
+                    t(p.package_status),
+                    t(p.package_detailed_status),
                     ts(p.ship_time),
                     d_updated,
                     now,
@@ -164,23 +185,24 @@ class OrderBatch:
 
 
 def _last_per_key(children: Sequence[Any], key: str) -> Sequence[Any]:
-    """``children`` with one entry per ``key`` value: the last one, at the first one's position."""
+    """``children`` with one entry per (cleaned) ``key`` value: the last one, at the first one's position."""
     if len(children) < 2:
         return children
-    by_key = {getattr(c, key): c for c in children}
+    by_key = {clean_text(getattr(c, key)): c for c in children}
     return children if len(by_key) == len(children) else list(by_key.values())
 
 
 def _reduce(orders: Sequence[CanonicalOrder]) -> dict[str, tuple[CanonicalOrder, CanonicalOrder]]:
-    """order_id -> (status winner, detail winner) over the batch (later wins ties)."""
+    """Cleaned order_id -> (status winner, detail winner) over the batch (later wins ties)."""
     winners: dict[str, tuple[CanonicalOrder, CanonicalOrder]] = {}
     for order in orders:
-        current = winners.get(order.order_id)
+        oid = clean_text(order.order_id) or ""
+        current = winners.get(oid)
         if current is None:
-            winners[order.order_id] = (order, order)
+            winners[oid] = (order, order)
             continue
         s, d = current
-        winners[order.order_id] = (
+        winners[oid] = (
             order if status_key(order) >= status_key(s) else s,
             order if detail_key(order) >= detail_key(d) else d,
         )
@@ -224,32 +246,28 @@ def build_order_batch(
 def _build_order_batch(
     orders: Sequence[CanonicalOrder], *, ts: TsEncoder, money: MoneyEncoder, loaded_at: datetime | None
 ) -> OrderBatch:
-    m = money
+    m, t = money, clean_text
     now = ts(loaded_at or datetime.now(UTC))
     batch = OrderBatch(loaded_at=now, ts=ts, money=money)
     history: dict[tuple[str, datetime, str], list[Any]] = {}
     buyers: dict[str, CanonicalOrder] = {}
     for order in orders:
-        if not order.order_id:
+        oid = t(order.order_id)
+        if not oid:
             raise ValueError("CanonicalOrder without order_id")
-        key = (order.order_id, order.last_updated_time, order.order_status)
+        status = t(order.order_status)
+        key = (oid, order.last_updated_time, status)
         packages = order.packages
         delivered = bool(packages) and all(p.package_status == "DELIVERED" for p in packages)
         seen = history.get(key)
         if seen is None:
-            history[key] = [
-                order.order_id,
-                order.order_status,
-                ts(order.last_updated_time),
-                delivered,
-                order.source,
-            ]
+            history[key] = [oid, status, ts(order.last_updated_time), delivered, t(order.source)]
         elif delivered:
             seen[3] = True
         if order.buyer is not None:
-            prev = buyers.get(order.order_id)
+            prev = buyers.get(oid)
             if prev is None or order.last_updated_time >= prev.last_updated_time:
-                buyers[order.order_id] = order
+                buyers[oid] = order
 
     append_order, append_detail = batch.orders.append, batch.details.append
     # Key order: inserts into the primary-key B-trees stay local (measured: 300,000 item rows insert
@@ -259,15 +277,15 @@ def _build_order_batch(
         append_order(
             (
                 order_id,
-                d.seller_id,
-                d.marketplace_id,
-                d.sales_channel,
-                s.order_status,
-                d.fulfilled_by,
-                d.fulfillment_service_level,
-                d.order_type,
-                d.seller_order_id,
-                d.currency,
+                t(d.seller_id),
+                t(d.marketplace_id),
+                t(d.sales_channel),
+                t(s.order_status),
+                t(d.fulfilled_by),
+                t(d.fulfillment_service_level),
+                t(d.order_type),
+                t(d.seller_order_id),
+                t(d.currency),
                 m(d.order_total),
                 ts(d.created_time),
                 ts(s.last_updated_time),
@@ -278,8 +296,8 @@ def _build_order_batch(
                 join_list(d.programs),
                 d.items_shipped,
                 d.items_unshipped,
-                d.api_version,
-                s.source,
+                t(d.api_version),
+                t(s.source),
                 s.complete,
                 d.complete,
                 d_updated,
@@ -288,10 +306,10 @@ def _build_order_batch(
         )
         append_detail((order_id, d, d_updated))
         for it in d.items:
-            if it.order_id != order_id:
+            if it.order_id != d.order_id:
                 raise ValueError(f"Item {it.order_item_id!r} belongs to {it.order_id!r}, not {order_id!r}")
         for p in d.packages:
-            if p.order_id != order_id:
+            if p.order_id != d.order_id:
                 raise ValueError(
                     f"Package {p.package_reference_id!r} belongs to {p.order_id!r}, not {order_id!r}"
                 )
@@ -304,19 +322,19 @@ def _build_order_batch(
         batch.buyers.append(
             (
                 order_id,
-                b.buyer_name,
-                b.buyer_email,
-                b.buyer_company_name,
-                b.buyer_purchase_order_number,
-                b.recipient_name,
-                b.address_line1,
-                b.address_line2,
-                b.address_line3,
-                b.city,
-                b.state_or_region,
-                b.postal_code,
-                b.country_code,
-                b.phone,
+                t(b.buyer_name),
+                t(b.buyer_email),
+                t(b.buyer_company_name),
+                t(b.buyer_purchase_order_number),
+                t(b.recipient_name),
+                t(b.address_line1),
+                t(b.address_line2),
+                t(b.address_line3),
+                t(b.city),
+                t(b.state_or_region),
+                t(b.postal_code),
+                t(b.country_code),
+                t(b.phone),
                 ts(order.last_updated_time),
                 now,
             )
@@ -329,34 +347,62 @@ assert len(ORDERS_TABLE.columns) == 26
 assert len(ITEMS_TABLE.columns) == 21
 assert len(PACKAGES_TABLE.columns) == 10
 assert len(BUYERS_TABLE.columns) == 16
+assert len(SYNC_RUNS_TABLE.columns) == 26
+assert len(ORDER_QUARANTINE_TABLE.columns) == 16
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"SyncRunRecord.{name} must be a count >= 0, got {value!r}")
+    return value
+
+
+def _seconds(name: str, value: Any) -> float:
+    seconds = float(value)
+    if not seconds >= 0:  # also rejects NaN
+        raise ValueError(f"SyncRunRecord.{name} must be seconds >= 0, got {value!r}")
+    return seconds
 
 
 def sync_run_row(
     run: SyncRunRecord, *, ts: TsEncoder, recorded_at: datetime | None = None
 ) -> tuple[Any, ...]:
-    """One ``sp_sync_runs`` row."""
+    """One ``sp_sync_runs`` row; refuses an unknown status, negative counts and a failure without error."""
+    t = clean_text
+    if run.status not in SYNC_RUN_STATUSES:
+        raise ValueError(f"SyncRunRecord.status {run.status!r} is not one of {', '.join(SYNC_RUN_STATUSES)}")
+    error = one_line(run.error) if run.error else None
+    if run.status == "failed" and not error:
+        raise ValueError("A failed SyncRunRecord needs error: pass error_summary(exc) of the exception")
+    if run.try_number is not None and (isinstance(run.try_number, bool) or run.try_number < 1):
+        raise ValueError(f"SyncRunRecord.try_number must be >= 1 or None, got {run.try_number!r}")
     return (
-        run.key(),
-        run.conn_id,
-        run.mode,
+        t(run.key()),
+        t(run.conn_id),
+        t(run.mode),
         run.status,
         ts(run.window_start),
         ts(run.window_end),
-        run.seller_id,
+        t(run.seller_id),
         join_list(run.marketplace_ids),
-        run.api_version,
-        run.pages,
-        run.orders,
-        run.calls,
-        run.throttled,
-        float(run.duration_seconds),
+        t(run.api_version),
+        _count("pages", run.pages),
+        _count("orders", run.orders),
+        _count("calls", run.calls),
+        _count("throttled", run.throttled),
+        _seconds("duration_seconds", run.duration_seconds),
         ts(run.started_at),
         ts(run.finished_at),
-        run.dag_id,
-        run.dag_run_id,
-        run.task_id,
-        run.error,
+        t(run.dag_id),
+        t(run.dag_run_id),
+        t(run.task_id),
+        error,
         ts(recorded_at or datetime.now(UTC)),
+        run.try_number,
+        _count("deferrals", run.deferrals),
+        _seconds("deferred_seconds", run.deferred_seconds),
+        _count("retries", run.retries),
+        _count("quarantined", run.quarantined),
     )
 
 
@@ -366,16 +412,17 @@ def inbox_rows(rows: Sequence[InboxRow], *, ts: TsEncoder) -> list[tuple[Any, ..
     for r in rows:
         if not r.notification_id:
             raise ValueError("InboxRow without notification_id")
+        t = clean_text
         out.setdefault(
-            r.notification_id,
+            t(r.notification_id) or "",
             (
-                r.notification_id,
-                r.notification_type,
-                r.order_id,
-                r.seller_id,
+                t(r.notification_id),
+                t(r.notification_type),
+                t(r.order_id),
+                t(r.seller_id),
                 ts(r.event_time),
-                r.message_id,
-                r.payload,
+                t(r.message_id),
+                t(r.payload),
                 ts(r.received_at),
                 None,
             ),
@@ -386,10 +433,12 @@ def inbox_rows(rows: Sequence[InboxRow], *, ts: TsEncoder) -> list[tuple[Any, ..
 def quarantine_rows(rows: Sequence[QuarantineRow], *, ts: TsEncoder) -> list[tuple[Any, ...]]:
     """Quarantine rows keyed by the body's SHA-256 (a redelivered poison message lands once)."""
     out: dict[str, tuple[Any, ...]] = {}
+    t = clean_text
     for r in rows:
         digest = r.body_sha256
         out.setdefault(
-            digest, (digest, r.reason, r.message_id, r.notification_id, r.raw_body, ts(r.received_at))
+            digest,
+            (digest, t(r.reason), t(r.message_id), t(r.notification_id), t(r.raw_body), ts(r.received_at)),
         )
     return list(out.values())
 
@@ -404,7 +453,64 @@ def fba_rows(
         if key not in best or require_aware(r.event_time) >= require_aware(best[key].event_time):  # type: ignore[operator]
             best[key] = r
     now = ts(loaded_at or datetime.now(UTC))
+    t = clean_text
     return [
-        (r.order_id, r.shipment_id, r.shipment_status, ts(r.event_time), r.seller_id, r.notification_id, now)
+        (
+            t(r.order_id),
+            t(r.shipment_id),
+            t(r.shipment_status),
+            ts(r.event_time),
+            t(r.seller_id),
+            t(r.notification_id),
+            now,
+        )
         for r in best.values()
+    ]
+
+
+def order_quarantine_rows(rows: Sequence[OrderQuarantineRow], *, ts: TsEncoder) -> list[tuple[Any, ...]]:
+    """One ``sp_order_quarantine`` row per (key order id, source), in key order.
+
+    Sightings of the same key in one call are folded like sightings in separate calls: ``attempts`` is
+    their number, ``first_seen_at``/``last_seen_at`` their earliest/latest ``seen_at``, and every other
+    column comes from the latest sighting (the later one on a tie). ``resolved_at`` is staged NULL.
+    """
+    groups: dict[tuple[str, str], tuple[OrderQuarantineRow, int, datetime, datetime]] = {}
+    for r in rows:
+        if r.source not in ORDER_QUARANTINE_SOURCES:
+            raise ValueError(
+                f"OrderQuarantineRow.source {r.source!r} is not one of {', '.join(ORDER_QUARANTINE_SOURCES)}"
+            )
+        if not one_line(r.reason):
+            raise ValueError("OrderQuarantineRow.reason is empty: say why the record could not be loaded")
+        seen = require_aware(r.seen_at)
+        assert seen is not None
+        key = (r.key_order_id, r.source)
+        prev = groups.get(key)
+        if prev is None:
+            groups[key] = (r, 1, seen, seen)
+            continue
+        latest, n, first, last = prev
+        groups[key] = (r if seen >= last else latest, n + 1, min(first, seen), max(last, seen))
+    t = clean_text
+    return [
+        (
+            order_id,
+            source,
+            t(r.seller_id),
+            t(r.conn_id),
+            t(r.api_version),
+            ts(r.last_updated_time),
+            one_line(r.reason),
+            r.record_text,
+            r.record_sha256,
+            attempts,
+            ts(first),
+            ts(last),
+            t(r.dag_id),
+            t(r.dag_run_id),
+            t(r.task_id),
+            None,
+        )
+        for (order_id, source), (r, attempts, first, last) in sorted(groups.items())
     ]

@@ -4,14 +4,24 @@ The column specs are the single source of truth: the DDL of both dialects, the s
 bulk loader and the type normalisation of ``fetch_*`` are all derived from them. Every identifier
 that reaches SQL comes from this module (or from a view file name checked against ``VIEW_NAME_RE``),
 never from caller input.
+
+Migrations are append-only: a released migration's statements never change. A table whose columns grew
+in a later version keeps its original column tuple for the migration that created it (e.g.
+``SYNC_RUNS_V1_COLUMNS``) and the later migration adds the new ones with ``ALTER TABLE``.
+
+The analyst views' SQL ships inside this package (``sql/views/*.sql``, read with ``importlib.resources``,
+so it works from a wheel and from an editable install); ``$SP_API_SQL_DIR`` overrides the folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -54,15 +64,27 @@ SYNC_RUNS = "sp_sync_runs"
 INBOX = "sp_notification_inbox"
 QUARANTINE = "sp_notification_quarantine"
 FBA_SHIPMENTS = "sp_fba_shipment_status"
+ORDER_QUARANTINE = "sp_order_quarantine"
+SCHEMA_STATE = "sp_schema_state"
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: name, logical type, nullability."""
+    """One column: name, logical type, nullability and an optional SQL literal default."""
 
     name: str
     type: LogicalType
     nullable: bool = True
+    default: str | None = None
+
+    def ddl(self, dialect: Dialect) -> str:
+        """``name TYPE [NOT NULL] [DEFAULT x]`` in ``dialect``."""
+        out = f"{_check_identifier(self.name)} {TYPE_MAP[dialect][self.type]}"
+        if not self.nullable:
+            out += " NOT NULL"
+        if self.default is not None:
+            out += f" DEFAULT {self.default}"
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +104,9 @@ class Table:
         return {c.name: c.type for c in self.columns}
 
 
-def _cols(*specs: tuple[str, LogicalType] | tuple[str, LogicalType, bool]) -> tuple[Column, ...]:
+def _cols(
+    *specs: tuple[str, LogicalType] | tuple[str, LogicalType, bool] | tuple[str, LogicalType, bool, str],
+) -> tuple[Column, ...]:
     return tuple(Column(*spec) for spec in specs)
 
 
@@ -211,33 +235,40 @@ BUYERS_TABLE = Table(
     (("order_last_updated_time",),),
 )
 
+#: ``sp_sync_runs`` as schema v1 created it (frozen: v1's statements must never change).
+SYNC_RUNS_V1_COLUMNS = _cols(
+    ("run_id", "text", False),
+    ("conn_id", "text", False),
+    ("mode", "text", False),
+    ("status", "text", False),
+    ("window_start", "ts", False),
+    ("window_end", "ts", False),
+    ("seller_id", "text"),
+    ("marketplace_ids", "text"),
+    ("api_version", "text"),
+    ("pages", "int", False),
+    ("orders", "int", False),
+    ("calls", "int", False),
+    ("throttled", "int", False),
+    ("duration_seconds", "float", False),
+    ("started_at", "ts"),
+    ("finished_at", "ts"),
+    ("dag_id", "text"),
+    ("dag_run_id", "text"),
+    ("task_id", "text"),
+    ("error", "text"),
+    ("recorded_at", "ts", False),
+)
+#: Columns v3 adds to ``sp_sync_runs``; the defaults fill the rows recorded before the upgrade.
+SYNC_RUNS_V3_COLUMNS = _cols(
+    ("try_number", "int"),
+    ("deferrals", "int", False, "0"),
+    ("deferred_seconds", "float", False, "0"),
+    ("retries", "int", False, "0"),
+    ("quarantined", "int", False, "0"),
+)
 SYNC_RUNS_TABLE = Table(
-    SYNC_RUNS,
-    _cols(
-        ("run_id", "text", False),
-        ("conn_id", "text", False),
-        ("mode", "text", False),
-        ("status", "text", False),
-        ("window_start", "ts", False),
-        ("window_end", "ts", False),
-        ("seller_id", "text"),
-        ("marketplace_ids", "text"),
-        ("api_version", "text"),
-        ("pages", "int", False),
-        ("orders", "int", False),
-        ("calls", "int", False),
-        ("throttled", "int", False),
-        ("duration_seconds", "float", False),
-        ("started_at", "ts"),
-        ("finished_at", "ts"),
-        ("dag_id", "text"),
-        ("dag_run_id", "text"),
-        ("task_id", "text"),
-        ("error", "text"),
-        ("recorded_at", "ts", False),
-    ),
-    ("run_id",),
-    (("window_end",),),
+    SYNC_RUNS, SYNC_RUNS_V1_COLUMNS + SYNC_RUNS_V3_COLUMNS, ("run_id",), (("window_end",),)
 )
 
 INBOX_TABLE = Table(
@@ -284,6 +315,37 @@ FBA_SHIPMENTS_TABLE = Table(
     ("order_id", "shipment_id"),
 )
 
+ORDER_QUARANTINE_TABLE = Table(
+    ORDER_QUARANTINE,
+    _cols(
+        ("order_id", "text", False),
+        ("source", "text", False),
+        ("seller_id", "text"),
+        ("conn_id", "text"),
+        ("api_version", "text"),
+        ("last_updated_time", "ts"),
+        ("reason", "text", False),
+        ("raw_record", "text", False),
+        ("record_sha256", "text", False),
+        ("attempts", "int", False),
+        ("first_seen_at", "ts", False),
+        ("last_seen_at", "ts", False),
+        ("dag_id", "text"),
+        ("dag_run_id", "text"),
+        ("task_id", "text"),
+        ("resolved_at", "ts"),
+    ),
+    ("order_id", "source"),
+    (("resolved_at", "last_seen_at"),),
+)
+
+#: Schema bookkeeping besides the version: e.g. the checksum of each view's SQL (``view_sha256:<name>``).
+SCHEMA_STATE_TABLE = Table(
+    SCHEMA_STATE,
+    _cols(("key", "text", False), ("value", "text", False), ("updated_at", "ts", False)),
+    ("key",),
+)
+
 #: Staging only: the orders of a batch whose details version was accepted (their children get replaced).
 ACCEPTED_TABLE = Table("sp_accepted", _cols(("order_id", "text", False)), ("order_id",))
 
@@ -305,6 +367,7 @@ ALL_TABLES: dict[str, Table] = {
         INBOX_TABLE,
         QUARANTINE_TABLE,
         FBA_SHIPMENTS_TABLE,
+        ORDER_QUARANTINE_TABLE,
     )
 }
 
@@ -317,11 +380,7 @@ def _check_identifier(name: str) -> str:
 
 def create_table_sql(table: Table, dialect: Dialect, *, name: str | None = None, temp: bool = False) -> str:
     """``CREATE TABLE`` for ``table`` in ``dialect`` (``name``/``temp`` for staging copies)."""
-    types = TYPE_MAP[dialect]
-    cols = [
-        f"{_check_identifier(c.name)} {types[c.type]}{'' if c.nullable else ' NOT NULL'}"
-        for c in table.columns
-    ]
+    cols = [c.ddl(dialect) for c in table.columns]
     if not temp:  # staging copies are deduplicated on the key in Python and loaded without indexes
         cols.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
     prefix = "CREATE TEMPORARY TABLE" if temp else "CREATE TABLE IF NOT EXISTS"
@@ -339,6 +398,13 @@ def table_statements(table: Table, dialect: Dialect) -> list[str]:
     return [create_table_sql(table, dialect), *(create_index_sql(table, ix) for ix in table.indexes)]
 
 
+def add_column_sql(table: Table, column: Column, dialect: Dialect) -> str:
+    """``ALTER TABLE ... ADD COLUMN`` (a NOT NULL column needs a default, which fills existing rows)."""
+    if not column.nullable and column.default is None:
+        raise ValueError(f"{table.name}.{column.name}: a NOT NULL column added later needs a default")
+    return f"ALTER TABLE {_check_identifier(table.name)} ADD COLUMN {column.ddl(dialect)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One schema version: a description and the statements that produce it from the previous one."""
@@ -350,13 +416,14 @@ class Migration:
 
 def _v1(dialect: Dialect) -> list[str]:
     out: list[str] = []
+    sync_runs_v1 = Table(SYNC_RUNS, SYNC_RUNS_V1_COLUMNS, ("run_id",), (("window_end",),))
     for table in (
         ORDERS_TABLE,
         ITEMS_TABLE,
         PACKAGES_TABLE,
         STATUS_HISTORY_TABLE,
         BUYERS_TABLE,
-        SYNC_RUNS_TABLE,
+        sync_runs_v1,
     ):
         out += table_statements(table, dialect)
     return out
@@ -369,41 +436,101 @@ def _v2(dialect: Dialect) -> list[str]:
     return out
 
 
+def _v3(dialect: Dialect) -> list[str]:
+    # Runs inside ensure_schema's locked transaction, so ADD COLUMN needs no IF NOT EXISTS (which SQLite
+    # lacks): the version row and the new columns commit together or not at all.
+    out = table_statements(ORDER_QUARANTINE_TABLE, dialect) + table_statements(SCHEMA_STATE_TABLE, dialect)
+    out += [add_column_sql(SYNC_RUNS_TABLE, c, dialect) for c in SYNC_RUNS_V3_COLUMNS]
+    return out
+
+
 #: Ordered, append-only. A released migration is never edited: add a new one instead.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "orders, items, packages, status history, buyer PII, sync runs", _v1),
     Migration(2, "event path: notification inbox, quarantine, FBA shipment status", _v2),
+    Migration(3, "order quarantine, schema state (view checksums), sync-run tries/deferrals/retries", _v3),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
-def sql_dir() -> Path:
-    """Directory of the SQL files: ``$SP_API_SQL_DIR`` if set, else ``<repo>/include/sql``."""
+#: Package that ships the SQL files (``sql/views/*.sql`` inside it).
+SQL_PACKAGE = "selling_partner.warehouse"
+
+
+def sql_dir() -> Traversable:
+    """Folder holding ``views/``: ``$SP_API_SQL_DIR`` if set, else the package's own ``sql/`` resources.
+
+    The package folder is read through ``importlib.resources``, so it works from a wheel, an editable
+    install and a checkout alike.
+    """
     env = os.environ.get("SP_API_SQL_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "include" / "sql"
-    if not (path / "views").is_dir():
+    path: Traversable = Path(env) if env else resources.files(SQL_PACKAGE).joinpath("sql")
+    if not path.joinpath("views").is_dir():
+        where = "SP_API_SQL_DIR" if env else f"the installed package {SQL_PACKAGE}"
         raise FileNotFoundError(
-            f"SQL directory {path} has no views/ folder. Set SP_API_SQL_DIR to the project's include/sql "
-            "directory (the one holding views/*.sql)."
+            f"SQL directory {path} ({where}) has no views/ folder. Point SP_API_SQL_DIR at a folder holding "
+            "views/*.sql, or unset it to use the views shipped with the package (reinstall it if they are "
+            "missing)."
         )
     return path
 
 
-def iter_views(dialect: Dialect, directory: Path | None = None) -> Iterator[tuple[str, str]]:
+#: The few expressions the dialects spell differently, usable in portable view files as
+#: ``{{name(arg, ...)}}`` (arguments are column expressions without commas or parentheses).
+VIEW_MACROS: dict[str, dict[Dialect, str]] = {
+    # hours from a to b (both times)
+    "hours_between": {
+        "postgres": "EXTRACT(EPOCH FROM ({1} - {0})) / 3600.0",
+        "sqlite": "(julianday({1}) - julianday({0})) * 24.0",
+    },
+    # the UTC calendar date of a time (a date on PostgreSQL, 'YYYY-MM-DD' text on SQLite)
+    "utc_date": {"postgres": "CAST({0} AT TIME ZONE 'UTC' AS date)", "sqlite": "substr({0}, 1, 10)"},
+    # the sum of a money column (exact NUMERIC; SQLite sums decimal text as REAL: rounded to 4 places)
+    "money_sum": {"postgres": "SUM({0})", "sqlite": "ROUND(SUM(CAST({0} AS REAL)), 4)"},
+}
+_MACRO_RE = re.compile(r"\{\{\s*([a-z_]+)\(([^(){}]*)\)\s*\}\}")
+
+
+def expand_view_macros(sql: str, dialect: Dialect) -> str:
+    """Replace ``{{macro(args)}}`` in view SQL with the dialect's spelling (:data:`VIEW_MACROS`)."""
+
+    def expand(match: re.Match[str]) -> str:
+        name, args = match.group(1), [a.strip() for a in match.group(2).split(",")]
+        if name not in VIEW_MACROS:
+            raise ValueError(f"unknown view macro {{{{{name}(...)}}}}; known: {', '.join(VIEW_MACROS)}")
+        return VIEW_MACROS[name][dialect].format(*args)
+
+    return _MACRO_RE.sub(expand, sql)
+
+
+def iter_views(dialect: Dialect, directory: Traversable | None = None) -> Iterator[tuple[str, str]]:
     """Yield ``(view_name, select_sql)`` in name order.
 
-    ``views/<name>.sql`` is portable; ``views/<name>.<dialect>.sql`` overrides it for one dialect.
+    ``views/<name>.sql`` is portable (with ``{{macro(...)}}`` for what the dialects spell differently:
+    :data:`VIEW_MACROS`); ``views/<name>.<dialect>.sql`` overrides it for one dialect.
     """
-    views = (directory or sql_dir()) / "views"
-    chosen: dict[str, Path] = {}
-    for path in sorted(views.glob("*.sql")):
-        parts = path.name[: -len(".sql")].split(".")
+    views = (directory or sql_dir()).joinpath("views")
+    chosen: dict[str, Traversable] = {}
+    for entry in sorted(views.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql") or not entry.is_file():
+            continue
+        parts = entry.name[: -len(".sql")].split(".")
         if len(parts) == 1:
-            chosen.setdefault(parts[0], path)
+            chosen.setdefault(parts[0], entry)
         elif len(parts) == 2 and parts[1] == dialect:
-            chosen[parts[0]] = path
+            chosen[parts[0]] = entry
     for name in sorted(chosen):
         if not VIEW_NAME_RE.match(name):
             raise ValueError(f"View file {chosen[name]} must be named sp_v_<lowercase_name>[.<dialect>].sql")
         text = chosen[name].read_text(encoding="utf-8").strip().rstrip(";").strip()
-        yield name, text
+        yield name, expand_view_macros(text, dialect)
+
+
+def view_state_key(name: str) -> str:
+    """``sp_schema_state`` key holding the checksum of view ``name``'s SQL."""
+    return f"view_sha256:{name}"
+
+
+def sql_sha256(sql: str) -> str:
+    """Checksum of a view's SQL as it is created (after ``iter_views``' trimming)."""
+    return hashlib.sha256(sql.encode("utf-8")).hexdigest()

@@ -39,6 +39,10 @@ class SqliteWarehouse(Warehouse):
     def _encode_ts(self, value: datetime | None) -> Any:
         return sqlite_ts(value)
 
+    def _existing_views(self, cur: Any) -> set[str]:
+        cur.execute("SELECT name FROM main.sqlite_master WHERE type = 'view'")
+        return {name for (name,) in cur.fetchall()}
+
     def _stage(self, cur: Any, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> None:
         name = _stage_name(table)
         cur.execute(f"DROP TABLE IF EXISTS temp.{name}")

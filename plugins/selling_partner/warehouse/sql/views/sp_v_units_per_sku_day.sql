@@ -1,6 +1,6 @@
 -- Units sold per SKU per UTC purchase day and marketplace, cancelled orders excluded.
 SELECT
-    substr(o.created_time, 1, 10) AS order_date,
+    {{utc_date(o.created_time)}} AS order_date,
     o.marketplace_id,
     i.seller_sku,
     i.asin,
@@ -10,4 +10,4 @@ SELECT
 FROM sp_order_items i
 JOIN sp_orders o ON o.order_id = i.order_id
 WHERE o.order_status <> 'CANCELLED'
-GROUP BY substr(o.created_time, 1, 10), o.marketplace_id, i.seller_sku, i.asin
+GROUP BY {{utc_date(o.created_time)}}, o.marketplace_id, i.seller_sku, i.asin
