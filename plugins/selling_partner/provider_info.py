@@ -29,7 +29,11 @@ PROVIDER_INFO: dict[str, Any] = {
     "hooks": [
         {
             "integration-name": "Amazon Selling Partner API",
-            "python-modules": ["selling_partner.hooks.sp_api"],
+            "python-modules": [
+                "selling_partner.hooks.sp_api",
+                "selling_partner.hooks.orders",
+                "selling_partner.hooks.notifications",
+            ],
         }
     ],
     "connection-types": [
@@ -54,8 +58,9 @@ PROVIDER_INFO: dict[str, Any] = {
                     "schema": _STRING,
                 },
                 "seller_id": {
-                    "label": "Seller id",
-                    "description": "The seller's merchant token (Seller Central > Account info).",
+                    "label": "Seller id (required)",
+                    "description": "Required: the seller's merchant token (Seller Central > Account info > "
+                    "Merchant Token). Notifications of other sellers are refused.",
                     "schema": _STRING,
                 },
                 "orders_api_version": {
@@ -89,11 +94,12 @@ PROVIDER_INFO: dict[str, Any] = {
                 },
                 "rate_limit_backend": {
                     "label": "Rate limit backend",
-                    "description": "memory (one process), or postgres / redis shared by every worker.",
+                    "description": "variable (default: token buckets kept in Airflow Variables between task "
+                    "processes), postgres / redis (shared by every worker at once), memory (one process).",
                     "schema": {
                         "type": ["string", "null"],
-                        "enum": ["memory", "postgres", "redis"],
-                        "default": "memory",
+                        "enum": ["variable", "postgres", "redis", "memory"],
+                        "default": "variable",
                     },
                 },
                 "rate_limit_dsn": {
@@ -105,6 +111,11 @@ PROVIDER_INFO: dict[str, Any] = {
                     "label": "Rate limit Postgres connection id",
                     "description": "Alternative to the DSN for the postgres backend.",
                     "schema": _STRING,
+                },
+                "allow_insecure_http": {
+                    "label": "Allow plain http to a non-loopback host",
+                    "description": "Only for a sandbox on a private network: tokens travel in clear.",
+                    "schema": {"type": ["boolean", "null"], "default": False},
                 },
             },
             "ui-field-behaviour": {
@@ -120,7 +131,7 @@ PROVIDER_INFO: dict[str, Any] = {
                     "orders_api_version": "2026-01-01",
                     "endpoint": "https://sellingpartnerapi-na.amazon.com",
                     "lwa_endpoint": "https://api.amazon.com/auth/o2/token",
-                    "rate_limit_backend": "memory",
+                    "rate_limit_backend": "variable",
                     "rate_limit_dsn": "postgresql://user:pass@host:5432/db",
                 },
             },

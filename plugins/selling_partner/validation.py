@@ -12,11 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from selling_partner.hooks.errors import SpApiConfigError
+from selling_partner.orders.canonical import MARKETPLACE_ID_RE, ORDER_ID_RE
 from selling_partner.regions import REGIONS, get_region, region_of_marketplace
 
-ORDER_ID_RE = re.compile(r"^\d{3}-\d{7}-\d{7}$", re.ASCII)  # ASCII: no other scripts' digits
-MARKETPLACE_ID_RE = re.compile(r"^[A-Z0-9]{8,20}$", re.ASCII)
-SELLER_ID_RE = re.compile(r"^[A-Z0-9]{8,20}$", re.ASCII)
 #: SP-API notification types and destination/subscription ids: safe path segments only.
 PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$", re.ASCII)
 MAX_MARKETPLACES = 50
@@ -196,13 +194,6 @@ def validate_window(
             operation=operation,
         )
     return after_utc, before_utc
-
-
-def validate_seller_id(seller_id: object) -> str:
-    """Return a well-formed merchant token (seller id) or raise."""
-    if not isinstance(seller_id, str) or not SELLER_ID_RE.fullmatch(seller_id):
-        raise ValidationError(f"invalid seller_id {str(seller_id)[:40]!r}: expected the merchant token")
-    return seller_id
 
 
 def validate_max_results(value: int, *, operation: str = "") -> int:

@@ -8,7 +8,7 @@ import time
 
 def warm_up() -> None:
     """Pool initializer: import the hook (and Airflow) once per worker process, before the timed part."""
-    from selling_partner.hooks.sp_api import SellingPartnerHook  # noqa: F401
+    from selling_partner.hooks.orders import SellingPartnerOrdersHook  # noqa: F401
 
 
 def pid(_: object) -> int:
@@ -17,12 +17,12 @@ def pid(_: object) -> int:
 
 
 def call_get_order(conn_json: str, order_ids: list[str], start_at: float) -> list[tuple[float, int]]:
-    """Call getOrder for each id through a SellingPartnerHook; return (send time, HTTP status) pairs."""
+    """Call getOrder for each id through a SellingPartnerOrdersHook; return (send time, HTTP status) pairs."""
     os.environ["AIRFLOW_CONN_SP_SHARED"] = conn_json
     from selling_partner.hooks.errors import SpApiThrottled
-    from selling_partner.hooks.sp_api import SellingPartnerHook
+    from selling_partner.hooks.orders import SellingPartnerOrdersHook
 
-    hook = SellingPartnerHook("sp_shared", max_wait=120, max_attempts=1)
+    hook = SellingPartnerOrdersHook("sp_shared", max_wait=120, max_attempts=1)
     hook.config  # noqa: B018 - read the connection before the start line
     hook.lwa.access_token()
     while time.time() < start_at:

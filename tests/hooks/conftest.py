@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from selling_partner.hooks.auth import ACCESS_TOKENS, RESTRICTED_DATA_TOKENS
+from selling_partner.hooks.orders import SellingPartnerOrdersHook
 from selling_partner.hooks.ratelimit import DEFAULT_LIMITS, MemoryRateLimiter
 from selling_partner.hooks.sp_api import SellingPartnerHook
 
@@ -33,13 +34,19 @@ def _fresh_process_state() -> Iterator[None]:
 
 @pytest.fixture
 def hook_for(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SellingPartnerHook]:
-    """``hook_for(sandbox, **extra)``: a hook on an ``AIRFLOW_CONN_*`` connection to ``sandbox``."""
+    """``hook_for(sandbox, **extra)``: a hook (``hook_class``, default the Orders hook) on an
+    ``AIRFLOW_CONN_*`` connection to ``sandbox``; ``extra`` goes into the connection's extra."""
     hooks: list[SellingPartnerHook] = []
 
-    def make(sandbox: Any, hook_kwargs: dict[str, Any] | None = None, **extra: Any) -> SellingPartnerHook:
+    def make(
+        sandbox: Any,
+        hook_kwargs: dict[str, Any] | None = None,
+        hook_class: type[SellingPartnerHook] = SellingPartnerOrdersHook,
+        **extra: Any,
+    ) -> Any:
         conn_id = f"sp_test_{uuid.uuid4().hex[:8]}"
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", sandbox.connection_uri(**extra))
-        hook = SellingPartnerHook(conn_id, **(hook_kwargs or {}))
+        hook = hook_class(conn_id, **(hook_kwargs or {}))
         hooks.append(hook)
         return hook
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from selling_partner.hooks.errors import SpApiConfigError, SpApiInvalidInput, SpApiNotFound
+from selling_partner.hooks.notifications import SellingPartnerNotificationsHook
 from selling_partner.validation import ValidationError
 
 pytestmark = pytest.mark.integration
@@ -13,7 +14,7 @@ ARN = "arn:aws:sqs:us-east-1:000000000000:sp-api-notifications"
 
 def test_destinations_and_subscriptions_lifecycle(sandbox_factory, hook_for) -> None:
     sb = sandbox_factory(seed=2, orders=5, days=2, time_scale=600)
-    hook = hook_for(sb)
+    hook = hook_for(sb, hook_class=SellingPartnerNotificationsHook)
     destination = hook.create_destination("orders", ARN)
     assert destination["resource"]["sqs"]["arn"] == ARN
     assert hook.create_destination("orders-again", ARN) == destination  # 409: the existing one
@@ -46,7 +47,7 @@ def test_destinations_and_subscriptions_lifecycle(sandbox_factory, hook_for) -> 
 
 def test_notification_inputs_are_validated(sandbox_factory, hook_for) -> None:
     sb = sandbox_factory(seed=2, orders=5, days=2, time_scale=600)
-    hook = hook_for(sb)
+    hook = hook_for(sb, hook_class=SellingPartnerNotificationsHook)
     calls = sb.stats()["totals"]["calls"]
     with pytest.raises(SpApiConfigError, match="not an SQS queue ARN"):
         hook.create_destination("x", "https://sqs.us-east-1.amazonaws.com/1/q")

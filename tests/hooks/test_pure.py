@@ -118,7 +118,7 @@ def test_connection_config_defaults_from_region() -> None:
     assert (cfg.orders_api_version, cfg.include_pii, cfg.rate_limit_backend) == (
         "2026-01-01",
         False,
-        "memory",
+        "variable",  # buckets outlive the task process (Airflow Variables), no extra service needed
     )
     assert cfg.min_before_lag_seconds == 120
     assert "secret" not in repr(cfg) and "Atzr" not in repr(cfg)
@@ -155,13 +155,30 @@ def test_connection_config_from_ui_form_strings() -> None:
         ("cid", _extra(orders_api_version="2021"), "orders_api_version"),
         ("cid", _extra(rate_limit_backend="redis"), "rate_limit_dsn"),
         ("cid", _extra(endpoint="ftp://x"), "http"),
+        ("cid", _extra(endpoint="http://sellingpartnerapi-na.amazon.com"), "travel in clear"),
+        ("cid", _extra(lwa_endpoint="http://10.0.0.5:8765/auth/o2/token"), "lwa_endpoint .* plain http"),
         ("cid", _extra(include_pii="maybe"), "include_pii"),
+        ("cid", _extra(min_before_lag_seconds="soon"), "min_before_lag_seconds must be a number"),
+        ("cid", _extra(rate_limit_backend="sqlite"), "rate_limit_backend must be one of"),
     ],
 )
 def test_connection_config_errors_name_the_field(login: str | None, extra: dict, match: str) -> None:
     with pytest.raises(ValidationError, match=match):
         config_from_connection(login, "secret", extra, conn_id="sp")
     assert parse_bool("0", name="x") is False
+
+
+def test_plain_http_only_for_loopback_unless_explicitly_allowed() -> None:
+    for url in ("http://127.0.0.1:8765", "http://localhost:9", "http://[::1]:8765", "http://127.1.2.3"):
+        assert config_from_connection("cid", "s", _extra(endpoint=url)).endpoint == url
+    lan = "http://sp-api-sandbox:8765"
+    assert (
+        config_from_connection("cid", "s", _extra(endpoint=lan, allow_insecure_http="true")).endpoint == lan
+    )
+    # a null lag (a UI form left empty) means Amazon's default, in the hook and therefore everywhere
+    assert (
+        config_from_connection("cid", "s", _extra(min_before_lag_seconds=None)).min_before_lag_seconds == 120
+    )
 
 
 def _response(status: int, body: object = None, headers: dict | None = None) -> requests.Response:

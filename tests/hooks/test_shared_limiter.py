@@ -13,8 +13,10 @@ import redis
 from selling_partner.hooks.ratelimit import (
     PG_DDL,
     PG_TABLE,
+    BucketState,
     MemoryRateLimiter,
     PostgresRateLimiter,
+    RateLimiter,
     RedisRateLimiter,
 )
 
@@ -79,17 +81,64 @@ def test_four_processes_share_one_budget(backend: str, sandbox_factory, pool) ->
             assert j - i + 1 <= BURST + RATE * (sent[j] - sent[i]) + 3
 
 
+class DictStore:
+    """A BucketStore in a dict: what the ``variable`` backend does with Airflow Variables, minus Airflow."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, BucketState] = {}
+        self.saves = 0
+
+    def load(self, key: str) -> BucketState | None:
+        state = self.data.get(key)
+        return None if state is None else BucketState(state.tokens, state.rate, state.burst, state.stamp)
+
+    def save(self, key: str, state: BucketState) -> None:
+        self.data[key] = BucketState(state.tokens, state.rate, state.burst, state.stamp)
+        self.saves += 1
+
+
+def _limiter(backend: str, seller: str, overrides: dict, store: DictStore | None = None) -> RateLimiter:
+    if backend == "memory":
+        return MemoryRateLimiter(seller, "na", overrides, store=store)
+    if backend == "postgres":
+        return PostgresRateLimiter(seller, "na", PG_DSN, overrides)
+    return RedisRateLimiter(seller, "na", REDIS_URL, overrides)
+
+
+@pytest.mark.parametrize("backend", ["memory", "postgres", "redis"])
+def test_a_bucket_outlives_the_process_that_spent_it(backend: str) -> None:
+    """A new task process (a retry, a resume after a deferral) continues from the bucket the previous
+    process left: spent is spent. The ``memory`` backend keeps that promise only with a store (the
+    default ``variable`` backend's Airflow Variables); without one a new process starts full."""
+    seller = f"T{uuid.uuid4().hex[:12].upper()}"
+    overrides = {"op": (0.01, 3)}
+    store = DictStore()
+    first = _limiter(backend, seller, overrides, store)
+    assert [first.acquire("op", max_wait=0)[0] for _ in range(4)] == [True, True, True, False]
+    first.close()
+    MemoryRateLimiter.reset_all()  # the process is gone
+    second = _limiter(backend, seller, overrides, store)
+    try:
+        quota = second.quota("op")
+        assert quota.tokens < 0.05 and quota.burst == 3 and 95 < quota.wait <= 100  # 1 / 0.01 s
+        assert second.acquire("op", max_wait=0) == (False, pytest.approx(quota.wait, abs=1))
+        if backend == "memory":
+            assert store.saves == 3  # saved after each reservation, before its call is sent
+            MemoryRateLimiter.reset_all()
+            without_store = MemoryRateLimiter(seller, "na", overrides)
+            assert without_store.quota("op").tokens == 3  # what a storeless new process believes
+    finally:
+        second.close()
+        MemoryRateLimiter.reset_all()
+
+
 @pytest.mark.parametrize("backend", ["memory", "postgres", "redis"])
 def test_backends_are_exact_token_buckets(backend: str) -> None:
     seller = f"T{uuid.uuid4().hex[:12].upper()}"
     overrides = {"op": (2.0, 5)}
-    if backend == "memory":
-        limiter = MemoryRateLimiter(seller, "na", overrides)
-    elif backend == "postgres":
-        limiter = PostgresRateLimiter(seller, "na", PG_DSN, overrides)
-    else:
-        limiter = RedisRateLimiter(seller, "na", REDIS_URL, overrides)
+    limiter = _limiter(backend, seller, overrides)
     try:
+        assert limiter.quota("op").tokens == 5 and limiter.quota("op").rate == 2.0
         granted = [limiter.acquire("op", max_wait=0) for _ in range(8)]
         assert [g for g, _ in granted] == [True] * 5 + [False] * 3  # burst 5, nothing spent when refused
         assert 0.3 < granted[-1][1] <= 0.5  # next token in 1/rate s
@@ -129,7 +178,7 @@ def test_postgres_backend_from_an_airflow_connection(monkeypatch) -> None:
     import json
 
     from selling_partner.hooks.errors import SpApiRateLimitWait
-    from selling_partner.hooks.sp_api import SellingPartnerHook
+    from selling_partner.hooks.orders import SellingPartnerOrdersHook
 
     seller = f"T{uuid.uuid4().hex[:12].upper()}"
     monkeypatch.setenv("AIRFLOW_CONN_SP_LIMITS_PG", "postgresql://root@127.0.0.1:5432/test")
@@ -143,7 +192,7 @@ def test_postgres_backend_from_an_airflow_connection(monkeypatch) -> None:
     }
     conn = {"conn_type": "amazon_sp_api", "login": "cid", "password": "secret", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_SP_PG_LIMITED", json.dumps(conn))
-    hook = SellingPartnerHook("sp_pg_limited", max_wait=0)
+    hook = SellingPartnerOrdersHook("sp_pg_limited", max_wait=0)
     try:
         assert isinstance(hook.limiter, PostgresRateLimiter)
         assert hook.seconds_until_available("searchOrders") == 0

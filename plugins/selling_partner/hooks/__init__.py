@@ -1,24 +1,40 @@
-"""SP-API hook package: ``SellingPartnerHook`` (module ``sp_api``) plus errors, rate limiter and auth.
+"""SP-API hooks: the base ``SellingPartnerHook`` (connection, auth, rate limits, retries, paging; module
+``sp_api``) and the API surfaces beside it, ``SellingPartnerOrdersHook`` (``orders``) and
+``SellingPartnerNotificationsHook`` (``notifications``), plus errors, the rate limiter and auth.
 
-The module is not called ``selling_partner.py``: Airflow's plugin loader imports every file under
-plugins/ by its stem, and that name would shadow the ``selling_partner`` package.
+The base module is not called ``selling_partner.py``: Airflow's plugin loader imports files under
+plugins/ by their stem, and that name would shadow the ``selling_partner`` package.
 
-``SellingPartnerHook`` is imported lazily so ``selling_partner.hooks.errors`` stays cheap to import.
+The hooks are imported lazily so ``selling_partner.hooks.errors`` stays cheap to import (DAG parsing).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from selling_partner.hooks.sp_api import OrderPage, SearchPage, SellingPartnerHook
+    from selling_partner.hooks.notifications import SellingPartnerNotificationsHook
+    from selling_partner.hooks.orders import OrderPage, SearchPage, SellingPartnerOrdersHook
+    from selling_partner.hooks.sp_api import SellingPartnerHook
 
-__all__ = ["OrderPage", "SearchPage", "SellingPartnerHook"]
+_WHERE = {
+    "SellingPartnerHook": "sp_api",
+    "SellingPartnerOrdersHook": "orders",
+    "OrderPage": "orders",
+    "SearchPage": "orders",
+    "SellingPartnerNotificationsHook": "notifications",
+}
+__all__ = [
+    "OrderPage",
+    "SearchPage",
+    "SellingPartnerHook",
+    "SellingPartnerNotificationsHook",
+    "SellingPartnerOrdersHook",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from selling_partner.hooks import sp_api
-
-        return getattr(sp_api, name)
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"selling_partner.hooks.{_WHERE[name]}"), name)
     raise AttributeError(name)

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,12 +68,20 @@ class CachedToken:
 
 
 class TokenCache:
-    """Process-wide, thread-safe cache of tokens by credential key."""
+    """Process-wide, thread-safe cache of tokens by credential key, holding at most ``max_entries``.
 
-    def __init__(self) -> None:
+    A full cache first forgets expired tokens, then the least recently used ones (with their locks), so a
+    cache of per-order RDTs cannot grow without bound.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max(1, int(max_entries))
         self._lock = threading.Lock()
-        self._tokens: dict[str, CachedToken] = {}
+        self._tokens: OrderedDict[str, CachedToken] = OrderedDict()
         self._key_locks: dict[str, threading.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._tokens)
 
     def get(self, key: str, fetch: Callable[[], tuple[str, float]], *, force: bool = False) -> str:
         """Return a valid token for ``key``; ``fetch() -> (token, expires_in)`` runs when needed.
@@ -84,32 +93,48 @@ class TokenCache:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
             stale = self._tokens.get(key) if force else None
         with key_lock:
-            cached = self._tokens.get(key)
+            with self._lock:
+                cached = self._tokens.get(key)
+                if cached is not None:
+                    self._tokens.move_to_end(key)
             if force and cached is not None and cached is stale:
                 cached = None
             if cached is not None and time.monotonic() < cached.refresh_after:
                 return cached.value
             token, expires_in = fetch()
             mask(token)
-            self._tokens[key] = CachedToken(token, time.monotonic() + expires_in - expiry_margin(expires_in))
+            entry = CachedToken(token, time.monotonic() + expires_in - expiry_margin(expires_in))
+            with self._lock:
+                self._tokens[key] = entry
+                self._tokens.move_to_end(key)
+                self._evict()
             return token
 
-    def invalidate(self, key: str, token: str | None = None) -> None:
-        """Drop ``key`` (only if it still holds ``token`` when given)."""
-        with self._lock:
-            cached = self._tokens.get(key)
-            if cached is not None and (token is None or cached.value == token):
-                del self._tokens[key]
+    def _evict(self) -> None:
+        """Keep at most ``max_entries`` tokens (expired ones go first); drop locks of forgotten keys."""
+        if len(self._tokens) <= self.max_entries:
+            return
+        now = time.monotonic()
+        for key in [k for k, t in self._tokens.items() if t.refresh_after <= now]:
+            del self._tokens[key]
+        while len(self._tokens) > self.max_entries:
+            self._tokens.popitem(last=False)
+        for key in [k for k in self._key_locks if k not in self._tokens]:
+            lock = self._key_locks[key]
+            if not lock.locked():
+                del self._key_locks[key]
 
     def clear(self) -> None:
         """Drop every cached token (tests)."""
         with self._lock:
             self._tokens.clear()
+            self._key_locks.clear()
 
 
 #: Shared by every hook of the process.
 ACCESS_TOKENS = TokenCache()
-RESTRICTED_DATA_TOKENS = TokenCache()
+#: v0 RDTs: one per path template, or one per order where Amazon refuses templates (bounded).
+RESTRICTED_DATA_TOKENS = TokenCache(max_entries=256)
 
 
 def credential_key(*parts: str | None) -> str:
@@ -161,10 +186,6 @@ class LwaClient:
     def access_token(self, scope: str | None = None, *, force: bool = False) -> str:
         """A cached access token: seller token (``scope=None``) or grantless for ``scope``."""
         return ACCESS_TOKENS.get(self._key(scope), lambda: self._exchange(scope), force=force)
-
-    def invalidate(self, scope: str | None, token: str) -> None:
-        """Forget ``token`` (Amazon rejected it)."""
-        ACCESS_TOKENS.invalidate(self._key(scope), token)
 
     def _exchange(self, scope: str | None) -> tuple[str, float]:
         operation = "LWA client_credentials" if scope else "LWA refresh_token"

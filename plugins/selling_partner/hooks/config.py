@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from selling_partner.hooks.errors import SpApiConfigError
 from selling_partner.regions import LWA_ENDPOINT, get_region
@@ -19,7 +21,8 @@ from selling_partner.validation import (
 API_V2026 = "2026-01-01"
 API_V0 = "v0"
 API_VERSIONS = (API_V2026, API_V0)
-RATE_LIMIT_BACKENDS = ("memory", "postgres", "redis")
+RATE_LIMIT_BACKENDS = ("variable", "memory", "postgres", "redis")
+DEFAULT_RATE_LIMIT_BACKEND = "variable"
 DEFAULT_TIMEOUT = (10.0, 60.0)
 
 
@@ -48,6 +51,32 @@ def _parse_timeout(value: Any) -> tuple[float, float]:
             parse_float(value[1], name="timeout[1]", default=DEFAULT_TIMEOUT[1], minimum=0.1),
         )
     raise ValidationError(f"timeout must be seconds or [connect, read], got {value!r}")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint_url(name: str, url: str, *, allow_insecure_http: bool) -> str:
+    """An https URL, or plain http to a loopback host (secrets would travel in clear elsewhere)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError(f"{name} must be an http(s) URL with a host, got {url[:60]!r}")
+    if parts.scheme == "http" and not (allow_insecure_http or is_loopback_host(parts.hostname)):
+        raise ValidationError(
+            f"{name} {url[:60]!r} uses plain http to a host that is not loopback: tokens and the client "
+            "secret would travel in clear. Use https, or set allow_insecure_http = true only for a "
+            "sandbox on a private network."
+        )
+    return url.rstrip("/") if name == "endpoint" else url
 
 
 def _parse_rate_limits(value: Any) -> dict[str, tuple[float, float]]:
@@ -86,7 +115,7 @@ class SpApiConfig:
     endpoint: str = ""
     lwa_endpoint: str = LWA_ENDPOINT
     min_before_lag_seconds: float = DEFAULT_MIN_BEFORE_LAG
-    rate_limit_backend: str = "memory"
+    rate_limit_backend: str = DEFAULT_RATE_LIMIT_BACKEND
     rate_limit_dsn: str | None = field(default=None, repr=False)
     rate_limit_conn_id: str | None = None
     rate_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -121,7 +150,7 @@ def config_from_connection(
     version = str(extra.get("orders_api_version") or API_V2026).strip()
     if version not in API_VERSIONS:
         raise ValidationError(f"{where}orders_api_version must be one of {API_VERSIONS}, got {version!r}")
-    backend = str(extra.get("rate_limit_backend") or "memory").strip().lower()
+    backend = str(extra.get("rate_limit_backend") or DEFAULT_RATE_LIMIT_BACKEND).strip().lower()
     if backend == "postgresql":
         backend = "postgres"
     if backend not in RATE_LIMIT_BACKENDS:
@@ -130,16 +159,23 @@ def config_from_connection(
         )
     dsn = extra.get("rate_limit_dsn") or None
     conn_ref = extra.get("rate_limit_conn_id") or None
-    if backend != "memory" and not dsn and not (backend == "postgres" and conn_ref):
+    if backend in ("postgres", "redis") and not dsn and not (backend == "postgres" and conn_ref):
         raise ValidationError(
             f"{where}rate_limit_backend {backend!r} needs rate_limit_dsn"
             + (" or rate_limit_conn_id" if backend == "postgres" else "")
         )
-    endpoint = str(extra.get("endpoint") or get_region(region).endpoint).rstrip("/")
-    lwa_endpoint = str(extra.get("lwa_endpoint") or LWA_ENDPOINT)
-    for name, url in (("endpoint", endpoint), ("lwa_endpoint", lwa_endpoint)):
-        if not url.startswith(("https://", "http://")):
-            raise ValidationError(f"{where}{name} must be an http(s) URL, got {url[:60]!r}")
+    insecure = parse_bool(extra.get("allow_insecure_http"), name="allow_insecure_http")
+    try:
+        endpoint = check_endpoint_url(
+            "endpoint",
+            str(extra.get("endpoint") or get_region(region).endpoint),
+            allow_insecure_http=insecure,
+        )
+        lwa_endpoint = check_endpoint_url(
+            "lwa_endpoint", str(extra.get("lwa_endpoint") or LWA_ENDPOINT), allow_insecure_http=insecure
+        )
+    except ValidationError as exc:
+        raise ValidationError(where + exc.detail) from None
     return SpApiConfig(
         client_id=str(client_id),
         client_secret=str(client_secret),

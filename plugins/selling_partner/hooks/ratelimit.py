@@ -12,22 +12,33 @@ provoking a 429:
 * ``penalize(op)`` empties the bucket after a 429 (which carries no rate header) and halves the rate,
   never below Amazon's documented default (:func:`rate_floor`); the next ``x-amzn-RateLimit-Limit``
   restores the applied rate. Without headers the bucket thus converges on the real rate.
-* ``seconds_until_available(op)`` tells how long until the next token, without spending.
+* ``quota(op)`` tells how full the bucket is and how long until the next token, without spending.
 
-Backends: :class:`MemoryRateLimiter` (one process, ``threading.Lock``), :class:`PostgresRateLimiter`
-(one row per bucket, one atomic SQL statement per operation, refill from the database clock) and
-:class:`RedisRateLimiter` (Lua script with Redis ``TIME``). The shared backends let every worker and
-DAG spend one budget.
+The bucket must outlive the process: in a deployment every task try and every resume after a deferral
+is a new process, and a bucket that starts full there while Amazon's is empty earns a 429. Backends:
+
+* :class:`MemoryRateLimiter` with a :class:`BucketStore` - the default (``variable``): buckets live in
+  process memory and are saved to an Airflow Variable per bucket after every change, and loaded from it
+  when a process first uses the bucket. No extra service; right when one task at a time spends a
+  (seller, operation) budget, which the package's DAGs guarantee (``max_active_runs=1``).
+* :class:`MemoryRateLimiter` without a store (``memory``): one process only (scripts, tests).
+* :class:`PostgresRateLimiter` (one row per bucket, one atomic SQL statement per operation, refill
+  from the database clock) and :class:`RedisRateLimiter` (Lua script with Redis ``TIME``): shared by
+  every worker and DAG at once.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
+import logging
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 #: Amazon's default usage plans (rate per second, burst). Source: the models / D-RL (DESIGN.md).
 DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
@@ -59,12 +70,34 @@ MIN_RATE = 1e-6
 
 @dataclass
 class BucketState:
-    """Tokens in one bucket at time ``stamp`` (seconds on the backend's clock)."""
+    """Tokens in one bucket at time ``stamp`` (seconds since the epoch on the backend's clock)."""
 
     tokens: float
     rate: float
     burst: float
     stamp: float
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A bucket seen from outside: tokens now (negative = reserved ahead), its size and rate, the wait."""
+
+    tokens: float
+    burst: float
+    rate: float
+    wait: float
+
+    def describe(self, operation: str) -> str:
+        """``searchOrders quota 12/20 at 0.0056/s, next token now`` (for progress logs)."""
+        left = max(0, math.floor(self.tokens))
+        when = (
+            "now"
+            if self.wait <= 0
+            else f"in {self.wait:.0f} s"
+            if self.wait >= 1
+            else f"in {self.wait:.1f} s"
+        )
+        return f"{operation} quota {left}/{math.floor(self.burst)} at {self.rate:g}/s, next token {when}"
 
 
 def refill(state: BucketState, now: float) -> BucketState:
@@ -145,8 +178,12 @@ class RateLimiter(ABC):
         """Reserve one token if the wait is <= ``max_wait``; return ``(granted, wait_seconds)``."""
 
     @abstractmethod
+    def quota(self, operation: str) -> Quota:
+        """The bucket now (tokens, burst, rate, seconds until one token); spends nothing."""
+
     def seconds_until_available(self, operation: str) -> float:
         """Seconds until one token is available (0 if now); spends nothing."""
+        return self.quota(operation).wait
 
     @abstractmethod
     def observe_rate(self, operation: str, rate: float) -> None:
@@ -156,44 +193,169 @@ class RateLimiter(ABC):
     def penalize(self, operation: str) -> None:
         """A 429 arrived: empty the bucket (keep queued reservations), halve the rate (``penalized``)."""
 
-    def refund(self, operation: str) -> None:  # noqa: B027 - optional hook for backends
-        """Give back a reserved token that was not used (default: nothing)."""
-
     def close(self) -> None:  # noqa: B027 - only backends with connections need it
         """Release backend resources."""
 
 
+# --- in-process buckets, optionally persisted -------------------------------------------------------
+
+
+class BucketStore(Protocol):
+    """Where a process keeps its buckets between processes (load when first used, save after changes)."""
+
+    def load(self, key: str) -> BucketState | None:
+        """The saved bucket, or ``None``."""
+        ...
+
+    def save(self, key: str, state: BucketState) -> None:
+        """Persist the bucket."""
+        ...
+
+
+def dumps_bucket(state: BucketState) -> str:
+    """A bucket as the JSON kept in a Variable (readable in the Variables view)."""
+    return json.dumps(
+        {
+            "tokens": round(state.tokens, 6),
+            "rate": state.rate,
+            "burst": state.burst,
+            "stamp": round(state.stamp, 6),
+            "stamp_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.stamp)),
+        },
+        sort_keys=True,
+    )
+
+
+def loads_bucket(raw: str | None) -> BucketState | None:
+    """Parse :func:`dumps_bucket` output; ``None`` (start full) for anything unreadable."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        state = BucketState(
+            float(data["tokens"]), float(data["rate"]), float(data["burst"]), float(data["stamp"])
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not all(math.isfinite(v) for v in (state.tokens, state.rate, state.burst, state.stamp)):
+        return None
+    if state.rate <= 0 or state.burst < 1:
+        return None
+    return state
+
+
+def in_task_process() -> bool:
+    """True inside a running Airflow task (the Task SDK can read and write Variables there)."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:  # pragma: no cover - Airflow without the Task SDK
+        return False
+    return hasattr(task_runner, "SUPERVISOR_COMMS")
+
+
+VARIABLE_PREFIX = "sp_api_rate_limit__"
+VARIABLE_DESCRIPTION = (
+    "SP-API token bucket of one (seller, region, operation), saved by the selling_partner hook after every "
+    "call so the next task process (a retry, or a resume after a deferral) starts where Amazon's bucket "
+    "is. Safe to delete: the next call then assumes a full bucket."
+)
+
+
+def variable_key(bucket: str) -> str:
+    """Variable key of a bucket key ``seller:region:operation``."""
+    return VARIABLE_PREFIX + bucket.replace(":", "__")
+
+
+class VariableBucketStore:
+    """Buckets in Airflow Variables, one per bucket (``sp_api_rate_limit__<seller>__<region>__<op>``).
+
+    Variables can be read and written only inside a running task; elsewhere (the API server's connection
+    test, scripts) the store does nothing and the buckets stay in process memory.
+    """
+
+    def __init__(self) -> None:
+        self._enabled: bool | None = None
+
+    @property
+    def enabled(self) -> bool:
+        if self._enabled is None:
+            self._enabled = in_task_process()
+            if not self._enabled:
+                log.debug("rate limiter: not inside an Airflow task; buckets are kept in this process only")
+        return self._enabled
+
+    def load(self, key: str) -> BucketState | None:
+        if not self.enabled:
+            return None
+        from airflow.sdk import Variable
+
+        return loads_bucket(Variable.get(variable_key(key), default=None))
+
+    def save(self, key: str, state: BucketState) -> None:
+        if not self.enabled:
+            return
+        from airflow.sdk import Variable
+
+        Variable.set(variable_key(key), dumps_bucket(state), description=VARIABLE_DESCRIPTION)
+
+
 class MemoryRateLimiter(RateLimiter):
-    """In-process buckets shared by every hook of this process (``threading.Lock``)."""
+    """Buckets in this process, shared by every hook of the process (``threading.Lock``).
+
+    With a ``store`` a bucket is loaded from it when the process first uses it and saved after every
+    change (before the call it admits is sent), so the next process continues from the same state.
+    """
 
     _lock = threading.Lock()
     _buckets: dict[str, BucketState] = {}
 
+    def __init__(
+        self,
+        seller_id: str,
+        region: str,
+        overrides: dict[str, Any] | None = None,
+        *,
+        store: BucketStore | None = None,
+    ) -> None:
+        super().__init__(seller_id, region, overrides)
+        self.store = store
+
     @staticmethod
     def _now() -> float:
-        return time.monotonic()
+        return time.time()
 
     def _state(self, operation: str, now: float) -> BucketState:
         key = self.key(operation)
         state = self._buckets.get(key)
         if state is None:
-            rate, burst = self.limit(operation)
-            state = BucketState(burst, rate, burst, now)
+            state = self.store.load(key) if self.store is not None else None
+            if state is None:
+                rate, burst = self.limit(operation)
+                state = BucketState(burst, rate, burst, now)
             self._buckets[key] = state
         return state
+
+    def _put(self, operation: str, state: BucketState) -> None:
+        key = self.key(operation)
+        self._buckets[key] = state
+        if self.store is not None:
+            self.store.save(key, state)
 
     def acquire(self, operation: str, max_wait: float = float("inf")) -> tuple[bool, float]:
         with self._lock:
             now = self._now()
             new, granted, wait = reserve(self._state(operation, now), now, max_wait=max_wait)
-            self._buckets[self.key(operation)] = new
+            if granted:
+                self._put(operation, new)
+            else:
+                self._buckets[self.key(operation)] = new
             return granted, wait
 
-    def seconds_until_available(self, operation: str) -> float:
+    def quota(self, operation: str) -> Quota:
         with self._lock:
             now = self._now()
             state = refill(self._state(operation, now), now)
-            return wait_for(state.tokens, state.rate)
+            return Quota(state.tokens, state.burst, state.rate, wait_for(state.tokens, state.rate))
 
     def observe_rate(self, operation: str, rate: float) -> None:
         if rate <= 0:
@@ -201,22 +363,14 @@ class MemoryRateLimiter(RateLimiter):
         with self._lock:
             now = self._now()
             state = refill(self._state(operation, now), now)
-            state.rate = float(rate)
-            self._buckets[self.key(operation)] = state
+            if state.rate != rate:
+                state.rate = float(rate)
+                self._put(operation, state)
 
     def penalize(self, operation: str) -> None:
         with self._lock:
             now = self._now()
-            self._buckets[self.key(operation)] = penalized(
-                self._state(operation, now), now, rate_floor(operation)
-            )
-
-    def refund(self, operation: str) -> None:
-        with self._lock:
-            now = self._now()
-            state = refill(self._state(operation, now), now)
-            state.tokens = min(state.burst, state.tokens + 1.0)
-            self._buckets[self.key(operation)] = state
+            self._put(operation, penalized(self._state(operation, now), now, rate_floor(operation)))
 
     @classmethod
     def reset_all(cls) -> None:
@@ -243,6 +397,7 @@ CREATE TABLE IF NOT EXISTS {PG_TABLE} (
 # in the CTE; ``GREATEST`` keeps the stamp monotonic if statements commit out of order.
 _PG_NOW = "(SELECT clock_timestamp() AS ts)"
 _PG_REFILLED = "LEAST(b.burst, b.tokens + GREATEST(0, EXTRACT(EPOCH FROM (n.ts - b.updated_at))) * b.rate)"
+_PG_WAIT = f"CASE WHEN {_PG_REFILLED} >= 1 THEN 0 ELSE (1 - {_PG_REFILLED}) / GREATEST(b.rate, 1e-6) END"
 PG_SEED = f"""
 INSERT INTO {PG_TABLE} (bucket_key, tokens, rate, burst, updated_at)
 VALUES (%(key)s, %(burst)s, %(rate)s, %(burst)s, clock_timestamp())
@@ -251,20 +406,16 @@ ON CONFLICT (bucket_key) DO NOTHING
 #: One atomic statement: row lock, refill, reserve if the wait is <= max_wait, record the wait.
 PG_ACQUIRE = f"""
 UPDATE {PG_TABLE} AS b SET
-    tokens = {_PG_REFILLED} - CASE WHEN {_PG_REFILLED} >= 1
-                                     OR (1 - {_PG_REFILLED}) / GREATEST(b.rate, 1e-6) <= %(max_wait)s
-                                   THEN 1 ELSE 0 END,
-    last_wait = CASE WHEN {_PG_REFILLED} >= 1 THEN 0
-                     ELSE (1 - {_PG_REFILLED}) / GREATEST(b.rate, 1e-6) END,
-    last_granted = ({_PG_REFILLED} >= 1
-                    OR (1 - {_PG_REFILLED}) / GREATEST(b.rate, 1e-6) <= %(max_wait)s),
+    tokens = {_PG_REFILLED} - CASE WHEN {_PG_WAIT} <= %(max_wait)s THEN 1 ELSE 0 END,
+    last_wait = {_PG_WAIT},
+    last_granted = ({_PG_WAIT} <= %(max_wait)s),
     updated_at = GREATEST(b.updated_at, n.ts)
 FROM {_PG_NOW} AS n
 WHERE b.bucket_key = %(key)s
 RETURNING b.last_granted, b.last_wait
 """
-PG_PEEK = f"""
-SELECT CASE WHEN {_PG_REFILLED} >= 1 THEN 0 ELSE (1 - {_PG_REFILLED}) / GREATEST(b.rate, 1e-6) END
+PG_QUOTA = f"""
+SELECT {_PG_REFILLED}, b.burst, b.rate, {_PG_WAIT}
 FROM {PG_TABLE} AS b, {_PG_NOW} AS n WHERE b.bucket_key = %(key)s
 """
 PG_OBSERVE = f"""
@@ -277,11 +428,8 @@ SET tokens = LEAST({_PG_REFILLED}, 0), rate = GREATEST(LEAST(b.rate, %(floor)s),
     updated_at = GREATEST(b.updated_at, n.ts)
 FROM {_PG_NOW} AS n WHERE b.bucket_key = %(key)s
 """
-PG_REFUND = f"""
-UPDATE {PG_TABLE} AS b
-SET tokens = LEAST(b.burst, {_PG_REFILLED} + 1), updated_at = GREATEST(b.updated_at, n.ts)
-FROM {_PG_NOW} AS n WHERE b.bucket_key = %(key)s
-"""
+#: Arbitrary constant key of the advisory lock that serialises the table's creation across processes.
+PG_DDL_LOCK_KEY = 72656931
 
 
 class PostgresRateLimiter(RateLimiter):
@@ -308,14 +456,12 @@ class PostgresRateLimiter(RateLimiter):
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
             self._seeded.clear()
-            dsn_key = hashlib.sha256(self.dsn.encode()).hexdigest()
             with self._ddl_lock:
-                if dsn_key not in self._ddl_done:
-                    # Serialise concurrent CREATE TABLE IF NOT EXISTS across processes.
+                if self.dsn not in self._ddl_done:
                     with self._conn.transaction():
-                        self._conn.execute("SELECT pg_advisory_xact_lock(72656931)")
+                        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_DDL_LOCK_KEY,))
                         self._conn.execute(PG_DDL)
-                    self._ddl_done.add(dsn_key)
+                    self._ddl_done.add(self.dsn)
         return self._conn
 
     def _execute(self, sql: str, operation: str, **params: Any) -> Any:
@@ -338,13 +484,12 @@ class PostgresRateLimiter(RateLimiter):
             raise RuntimeError(f"rate limit bucket {key!r} could not be created")
 
     def acquire(self, operation: str, max_wait: float = float("inf")) -> tuple[bool, float]:
-        max_wait = min(max_wait, 1e12)
-        granted, wait = self._execute(PG_ACQUIRE, operation, max_wait=max_wait)
+        granted, wait = self._execute(PG_ACQUIRE, operation, max_wait=min(max_wait, 1e12))
         return bool(granted), float(wait)
 
-    def seconds_until_available(self, operation: str) -> float:
-        (wait,) = self._execute(PG_PEEK, operation)
-        return float(wait)
+    def quota(self, operation: str) -> Quota:
+        tokens, burst, rate, wait = self._execute(PG_QUOTA, operation)
+        return Quota(float(tokens), float(burst), float(rate), float(wait))
 
     def observe_rate(self, operation: str, rate: float) -> None:
         if rate > 0:
@@ -352,9 +497,6 @@ class PostgresRateLimiter(RateLimiter):
 
     def penalize(self, operation: str) -> None:
         self._execute(PG_PENALIZE, operation, floor=rate_floor(operation))
-
-    def refund(self, operation: str) -> None:
-        self._execute(PG_REFUND, operation)
 
     def close(self) -> None:
         with self._lock:
@@ -366,7 +508,7 @@ class PostgresRateLimiter(RateLimiter):
 # --- Redis ------------------------------------------------------------------------------------------
 
 #: KEYS[1] bucket hash; ARGV: mode, rate, burst, max_wait, new_rate (the floor for 'penalize').
-#: Uses Redis TIME (the server's clock).
+#: Uses Redis TIME (the server's clock). Returns {granted, wait, tokens, burst, rate}.
 REDIS_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -390,13 +532,11 @@ elseif mode == 'rate' then
 elseif mode == 'penalize' then
   tokens = math.min(tokens, 0)
   rate = math.max(math.min(rate, tonumber(ARGV[5])), rate / 2)
-elseif mode == 'refund' then
-  tokens = math.min(burst, tokens + 1)
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'rate', tostring(rate), 'burst', tostring(burst),
            'stamp', tostring(stamp))
 redis.call('EXPIRE', KEYS[1], 86400)
-return {granted, tostring(wait)}
+return {granted, tostring(wait), tostring(tokens), tostring(burst), tostring(rate)}
 """
 
 
@@ -418,21 +558,22 @@ class RedisRateLimiter(RateLimiter):
         self._client = redis.Redis.from_url(dsn, socket_timeout=10, socket_connect_timeout=10)
         self._script = self._client.register_script(REDIS_LUA)
 
-    def _run(
-        self, mode: str, operation: str, max_wait: float = 0.0, new_rate: float = 0.0
-    ) -> tuple[bool, float]:
+    def _run(self, mode: str, operation: str, max_wait: float = 0.0, new_rate: float = 0.0) -> list[Any]:
         rate, burst = self.limit(operation)
-        granted, wait = self._script(
-            keys=[self.prefix + self.key(operation)],
-            args=[mode, repr(rate), repr(burst), repr(min(max_wait, 1e12)), repr(new_rate)],
+        return list(
+            self._script(
+                keys=[self.prefix + self.key(operation)],
+                args=[mode, repr(rate), repr(burst), repr(min(max_wait, 1e12)), repr(new_rate)],
+            )
         )
-        return bool(int(granted)), float(wait)
 
     def acquire(self, operation: str, max_wait: float = float("inf")) -> tuple[bool, float]:
-        return self._run("acquire", operation, max_wait=max_wait)
+        granted, wait, *_ = self._run("acquire", operation, max_wait=max_wait)
+        return bool(int(granted)), float(wait)
 
-    def seconds_until_available(self, operation: str) -> float:
-        return self._run("peek", operation)[1]
+    def quota(self, operation: str) -> Quota:
+        _, wait, tokens, burst, rate = self._run("peek", operation)
+        return Quota(float(tokens), float(burst), float(rate), float(wait))
 
     def observe_rate(self, operation: str, rate: float) -> None:
         if rate > 0:
@@ -441,11 +582,11 @@ class RedisRateLimiter(RateLimiter):
     def penalize(self, operation: str) -> None:
         self._run("penalize", operation, new_rate=rate_floor(operation))
 
-    def refund(self, operation: str) -> None:
-        self._run("refund", operation)
-
     def close(self) -> None:
         self._client.close()
+
+
+BACKENDS = ("variable", "memory", "postgres", "redis")
 
 
 def build_limiter(
@@ -456,14 +597,15 @@ def build_limiter(
     dsn: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> RateLimiter:
-    """Build the limiter named by a connection's ``rate_limit_backend`` (memory, postgres, redis)."""
-    backend = (backend or "memory").lower()
+    """Build the limiter a connection's ``rate_limit_backend`` names (see :data:`BACKENDS`)."""
+    if backend == "variable":
+        return MemoryRateLimiter(seller_id, region, overrides, store=VariableBucketStore())
     if backend == "memory":
         return MemoryRateLimiter(seller_id, region, overrides)
-    if backend in ("postgres", "postgresql", "redis"):
+    if backend in ("postgres", "redis"):
         if not dsn:
             raise ValueError(f"rate_limit_backend {backend!r} needs rate_limit_dsn (or rate_limit_conn_id)")
         if backend == "redis":
             return RedisRateLimiter(seller_id, region, dsn, overrides)
         return PostgresRateLimiter(seller_id, region, dsn, overrides)
-    raise ValueError(f"unknown rate_limit_backend {backend!r}; expected memory, postgres or redis")
+    raise ValueError(f"unknown rate_limit_backend {backend!r}; expected one of {', '.join(BACKENDS)}")

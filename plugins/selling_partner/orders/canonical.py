@@ -17,6 +17,7 @@ Conventions:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -151,3 +152,40 @@ def as_dict(record: CanonicalOrder | CanonicalItem | CanonicalPackage | Canonica
     """Flat column dict of one record, without nested children (items, packages, buyer, extra)."""
     skip = {"items", "packages", "buyer", "extra"}
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name not in skip}
+
+
+ORDER_ID_RE = re.compile(r"^\d{3}-\d{7}-\d{7}$", re.ASCII)
+MARKETPLACE_ID_RE = re.compile(r"^[A-Z0-9]{8,20}$", re.ASCII)
+#: Longest identifiers accepted (Amazon's own limits are lower: SKU 40, ASIN 10). Longer values are
+#: garbage, and would not fit a B-tree index entry anyway (PostgreSQL: about 2.7 kB).
+MAX_ID_LENGTHS = {"order_item_id": 64, "asin": 20, "seller_sku": 200, "package_reference_id": 128}
+
+
+def _check_length(what: str, name: str, value: str | None) -> None:
+    limit = MAX_ID_LENGTHS[name]
+    if value is not None and len(value) > limit:
+        raise ValueError(f"{what}: {name} is {len(value)} characters long (the limit is {limit})")
+
+
+def validate_order(order: CanonicalOrder) -> CanonicalOrder:
+    """Check a mapped record's identifiers before it reaches the warehouse; ``ValueError`` names the field.
+
+    Order and marketplace ids must have Amazon's format, child ids must be present and of sane length,
+    and the status must be one of :data:`ORDER_STATUSES` (the adapters already map to it).
+    """
+    if not ORDER_ID_RE.fullmatch(order.order_id or ""):
+        raise ValueError(f"order id {str(order.order_id)[:40]!r} is not an Amazon order id (3-7-7 digits)")
+    what = f"order {order.order_id}"
+    if not MARKETPLACE_ID_RE.fullmatch(order.marketplace_id or ""):
+        raise ValueError(f"{what}: marketplace id {str(order.marketplace_id)[:40]!r} is missing or malformed")
+    if order.order_status not in ORDER_STATUSES:
+        raise ValueError(f"{what}: unknown order status {order.order_status!r}")
+    for item in order.items:
+        if not item.order_item_id or item.order_item_id == "None":
+            raise ValueError(f"{what}: an item has no order item id")
+        _check_length(what, "order_item_id", item.order_item_id)
+        _check_length(what, "asin", item.asin)
+        _check_length(what, "seller_sku", item.seller_sku)
+    for package in order.packages:
+        _check_length(what, "package_reference_id", package.package_reference_id)
+    return order

@@ -40,7 +40,7 @@ from selling_partner.orders.canonical import (
     CanonicalItem,
     CanonicalOrder,
 )
-from selling_partner.orders.v2026 import absolute, divide, money_parts
+from selling_partner.orders.v2026 import absolute, divide, money_parts, required_id
 from selling_partner.validation import parse_amazon_time
 
 API_VERSION = "v0"
@@ -51,7 +51,6 @@ V0_FLAG_PROGRAMS = {
     "IsBusinessOrder": "AMAZON_BUSINESS",
     "IsPremiumOrder": "PREMIUM",
     "IsISPU": "IN_STORE_PICK_UP",
-    "IsIBA": "INVOICE_BY_AMAZON",
 }
 #: Canonical fields v0 cannot fill (always None/empty from this adapter).
 FIELDS_NOT_IN_V0 = ("packages",)
@@ -99,7 +98,7 @@ def normalize_item(raw: dict[str, Any], order_id: str, *, cancelled: bool = Fals
     condition = raw.get("ConditionId")
     return CanonicalItem(
         order_id=order_id,
-        order_item_id=str(raw["OrderItemId"]),
+        order_item_id=required_id(raw, "OrderItemId", f"order {order_id}: an item"),
         quantity_ordered=ordered,
         asin=raw.get("ASIN"),
         seller_sku=raw.get("SellerSKU"),
@@ -183,7 +182,7 @@ def normalize_order(
         fulfillment_service_level=service_level(raw_order.get("ShipmentServiceLevelCategory")),
         order_type=raw_order.get("OrderType"),
         seller_order_id=raw_order.get("SellerOrderId"),
-        currency=currency or next((i.currency for i in items if i.currency), None),
+        currency=currency,  # the currency of order_total (None while the order has no total)
         order_total=total,
         earliest_ship_time=parse_amazon_time(raw_order.get("EarliestShipDate")),
         latest_ship_time=parse_amazon_time(raw_order.get("LatestShipDate")),

@@ -20,8 +20,9 @@ sum of items' ``quantityFulfilled/Unfulfilled`` ``items_shipped`` / ``items_unsh
 
 Items: ``product.asin/sellerSku/title``, ``product.condition.conditionType`` -> ``condition``,
 ``product.price.unitPrice`` -> ``unit_price``, proceeds breakdowns ``ITEM`` -> ``item_price``,
-``SHIPPING`` -> ``shipping_price``, ``TAX`` (split by ``detailedBreakdowns`` subtype ITEM/SHIPPING;
-undivided TAX counts as item tax) -> ``item_tax``/``shipping_tax``, ``DISCOUNT`` (absolute value) ->
+``SHIPPING`` -> ``shipping_price``, ``TAX`` (split by ``detailedBreakdowns`` subtype ITEM/SHIPPING, other
+subtypes such as GIFT_WRAP have no column, as in v0; undivided TAX counts as item tax) ->
+``item_tax``/``shipping_tax``, ``DISCOUNT`` (absolute value) ->
 ``promotion_discount``, ``promotion.breakdowns[].promotionId`` -> ``promotion_ids`` (sorted),
 ``fulfillment.quantityFulfilled/Unfulfilled`` -> ``quantity_shipped/unshipped``,
 ``cancellation.cancellationRequest`` -> ``is_buyer_requested_cancel`` (True when the buyer asked,
@@ -96,6 +97,14 @@ def absolute(value: str | None) -> str | None:
     return fmt(abs(number)) if number is not None else None
 
 
+def required_id(raw: dict[str, Any], key: str, what: str) -> str:
+    """``raw[key]`` as text; ``ValueError`` naming ``what`` when it is missing or empty."""
+    value = raw.get(key)
+    if value is None or value == "":
+        raise ValueError(f"{what} has no {key}")
+    return str(value)
+
+
 def _money(obj: Any) -> tuple[str | None, str | None]:
     return money_parts(obj, amount_key="amount", currency_key="currencyCode")
 
@@ -133,8 +142,9 @@ def _split_tax(breakdowns: list[dict[str, Any]]) -> tuple[Decimal | None, Decima
                 continue
             if detail.get("subtype") == "SHIPPING":
                 shipping_tax = (shipping_tax or Decimal(0)) + value
-            else:
+            elif detail.get("subtype") == "ITEM":
                 item_tax = (item_tax or Decimal(0)) + value
+            # other subtypes (GIFT_WRAP, ...) have no column, as in v0 (ItemTax / ShippingTax only)
     return item_tax, shipping_tax
 
 
@@ -160,7 +170,7 @@ def normalize_item(raw: dict[str, Any], order_id: str) -> CanonicalItem:
     condition = (product.get("condition") or {}).get("conditionType")
     return CanonicalItem(
         order_id=order_id,
-        order_item_id=str(raw["orderItemId"]),
+        order_item_id=required_id(raw, "orderItemId", f"order {order_id}: an item"),
         quantity_ordered=int(raw.get("quantityOrdered") or 0),
         asin=product.get("asin"),
         seller_sku=product.get("sellerSku"),
@@ -186,7 +196,7 @@ def normalize_package(raw: dict[str, Any], order_id: str) -> CanonicalPackage:
     status = raw.get("packageStatus") or {}
     return CanonicalPackage(
         order_id=order_id,
-        package_reference_id=str(raw["packageReferenceId"]),
+        package_reference_id=required_id(raw, "packageReferenceId", f"order {order_id}: a package"),
         carrier=raw.get("carrier"),
         tracking_number=raw.get("trackingNumber"),
         shipping_service=raw.get("shippingService"),
@@ -265,7 +275,7 @@ def normalize_order(raw: dict[str, Any], *, seller_id: str | None) -> CanonicalO
         fulfillment_service_level=fulfillment.get("fulfillmentServiceLevel"),
         order_type=None,
         seller_order_id=alias,
-        currency=currency or next((i.currency for i in items if i.currency), None),
+        currency=currency,  # the currency of order_total (None while the order has no total)
         order_total=total,
         earliest_ship_time=parse_amazon_time(ship.get("earliestDateTime")),
         latest_ship_time=parse_amazon_time(ship.get("latestDateTime")),
