@@ -14,7 +14,10 @@ ORDER_CHANGE notifications that never arrived.
 **Backfill (from the trigger form).** Trigger with `mode = backfill`, a `start_date` and optionally an
 `end_date` (default: now). The range is read in windows of `window_days`. A backfill keeps its own
 checkpoint and never moves the sweep's cursor. It runs until it is done, deferring (no worker slot held)
-while it waits for `searchOrders` quota (any wait over `SP_API_SYNC_DEFER_AFTER_SECONDS`, default 30).
+while it waits for `searchOrders` quota (any wait over `SP_API_SYNC_DEFER_AFTER_SECONDS`, default 30,
+and at least `SP_API_SYNC_MIN_DEFERRAL_SECONDS`, default 10). The token buckets live in Airflow Variables
+`sp_api_rate_limit__<seller>__<region>__<operation>` (or the connection's shared PostgreSQL/Redis
+backend), so a resumed task spends exactly what Amazon's bucket holds.
 Amazon allows about one page of 100 orders every 3 minutes after a burst of 20, so 10,000 orders take
 roughly 4 hours. While it runs, scheduled sweeps wait
 (`max_active_runs=1`): both would spend the same quota.
@@ -48,14 +51,17 @@ CONN_IDS = [c.strip() for c in os.environ.get("SP_API_SYNC_CONN_IDS", SP_API_CON
 SWEEP_TIME_BUDGET_MINUTES = 13
 #: Rate-limit waits up to this many seconds are waited out in the worker; longer ones defer the task.
 DEFER_AFTER_SECONDS = float(os.environ.get("SP_API_SYNC_DEFER_AFTER_SECONDS", "30"))
+#: The shortest deferral; shorter waits are waited out in the worker.
+MIN_DEFERRAL_SECONDS = float(os.environ.get("SP_API_SYNC_MIN_DEFERRAL_SECONDS", "10"))
 
 TASK_DOC = """
 #### Sync orders for one seller connection
 
 Fetch a page (`searchOrders`, items included; `getOrders` + `getOrderItems` for `v0` connections) ->
-upsert it into the warehouse (one transaction) -> save the checkpoint with the next page token.
-Logs read like: `window 2026-..->2026-.. page 3: 100 orders (total 300), searchOrders quota ...,
-ETA ~2 pages`.
+upsert it into the warehouse (one transaction) and quarantine the records that cannot be mapped
+(`sp_order_quarantine`) -> save the checkpoint with the next page token. Logs read like:
+`window 2026-..->2026-.. page 3: 100 orders (total 300); searchOrders quota 17/20 at 0.0056/s, next
+token now; about 2 pages left (~0 s at the current rate)`.
 
 **When it fails**, the log's last lines name the cause:
 * `SpApiAuthError` (invalid_grant / invalid_client): the refresh token or LWA app credentials in the
@@ -63,6 +69,10 @@ ETA ~2 pages`.
 * `SpApiForbidden`: the app lacks the Orders role for this seller/marketplace.
 * `SpApiServerError` after retries: Amazon had an outage; rerun later.
 * page tokens rejected repeatedly: the window restarts by itself; if it persists check the endpoint.
+* `created by Airflow's Backfill`: use *Trigger DAG w/ config* with `mode = backfill` instead.
+
+A record Amazon serves that cannot be mapped (unknown status, missing required field) does not fail the
+task: it is quarantined with its reason and counted in `sp_sync_runs.quarantined`.
 
 **A plain rerun is always safe**: it resumes from the checkpoint, and upserts are idempotent.
 """
@@ -157,6 +167,7 @@ with DAG(
                 "if params.mode == 'sweep' and params.time_budget_minutes else None }}"
             ),
             selected_conn_ids="{{ params.sp_api_conn_ids }}",
-            defer_threshold_seconds=DEFER_AFTER_SECONDS,
+            defer_after_seconds=DEFER_AFTER_SECONDS,
+            min_deferral_seconds=MIN_DEFERRAL_SECONDS,
             outlets=[ORDERS_ASSET],
         )

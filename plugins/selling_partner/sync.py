@@ -1,7 +1,8 @@
 """Pure planning for the order sync: checkpoint keys, windows, page bookkeeping, restarts and ETA.
 
-No I/O here: the operator (``selling_partner.operators.sync``) fetches, upserts and saves; these
-functions only decide what the next request is and how the checkpoint moves.
+No I/O here: the operator (``selling_partner.operators.orders_sync``) fetches, upserts and saves; these
+functions only decide what the run's settings are, what the next request is and how the checkpoint
+moves.
 
 The checkpoint (version 1) is a JSON object::
 
@@ -39,6 +40,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -106,6 +108,109 @@ def parse_marketplace_ids(value: str | Iterable[str] | None) -> list[str] | None
                 f"invalid marketplace id {mid[:40]!r}: expected 8-20 upper-case letters/digits"
             )
     return ids or None
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Everything one sync task run needs, read once from the operator's arguments and the hook's config."""
+
+    mode: str
+    conn_id: str
+    seller_id: str
+    api_version: str
+    marketplace_ids: tuple[str, ...]
+    key: str  # the checkpoint's Variable key
+    window: timedelta
+    lookback: timedelta
+    start: datetime | None
+    end: datetime | None
+    horizon: datetime  # where windows close this run: now - lag (- safety), fixed when the run starts
+    max_pages: int | None
+    time_budget: float | None
+    #: What identifies a backfill: the same requested range resumes (window_days may change meanwhile).
+    requested: dict[str, Any]
+
+    def with_horizon(self, horizon: datetime | None) -> SyncSettings:
+        """The same settings with the horizon a run fixed earlier (read back after a deferral)."""
+        return self if horizon is None else dataclasses.replace(self, horizon=horizon)
+
+
+def optional_number(value: Any, *, name: str, cast: type = float) -> Any:
+    """A number from a rendered template or Param; ``None``/empty/"None" is ``None``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none", "null"}):
+        return None
+    try:
+        number = cast(float(value)) if cast is int else cast(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def plan_settings(
+    *,
+    mode: str,
+    conn_id: str,
+    seller_id: str,
+    api_version: str,
+    connection_marketplace_ids: Sequence[str],
+    min_before_lag_seconds: float,
+    marketplace_ids: str | Iterable[str] | None,
+    updated_after: datetime | str | None,
+    updated_before: datetime | str | None,
+    window_days: float | str,
+    lookback_minutes: float | str,
+    max_pages: int | str | None,
+    time_budget_seconds: float | str | None,
+    now: datetime,
+    horizon_safety: timedelta = timedelta(seconds=2),
+) -> SyncSettings:
+    """Validate a run's arguments against the connection's settings; ``ValueError`` names the fix."""
+    mode = str(mode).strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'sweep' or 'backfill', got {mode!r}")
+    mkts = parse_marketplace_ids(marketplace_ids) or sorted(connection_marketplace_ids)
+    if not mkts:
+        raise ValueError(f"no marketplace ids: set marketplace_ids on the task or in connection {conn_id!r}")
+    window = timedelta(days=optional_number(window_days, name="window_days") or 0)
+    lookback = timedelta(minutes=optional_number(lookback_minutes, name="lookback_minutes") or 0)
+    if window <= timedelta(0):
+        raise ValueError("window_days must be positive")
+    if mode == "sweep" and lookback * 2 >= window:
+        raise ValueError("lookback_minutes must be less than half of window_days")
+    start, end = to_utc(updated_after), to_utc(updated_before)
+    if mode == "backfill" and start is None:
+        raise ValueError("a backfill needs a start date (updated_after / Param start_date), ISO, UTC")
+    # A little inside Amazon's rule, so the request is valid when it arrives.
+    horizon = (now - timedelta(seconds=min_before_lag_seconds) - horizon_safety).replace(microsecond=0)
+    if end is not None and end > horizon:
+        end = horizon
+    effective_end = end or (horizon if mode == "backfill" else None)
+    if start is not None and effective_end is not None and start >= effective_end:
+        raise ValueError(
+            f"start date {iso(start)} must be before end date {iso(effective_end)}"
+            + ("" if end else " (now minus the 2-minute lag)")
+        )
+    return SyncSettings(
+        mode=mode,
+        conn_id=conn_id,
+        seller_id=seller_id,
+        api_version=api_version,
+        marketplace_ids=tuple(mkts),
+        key=checkpoint_key(conn_id, mkts, mode),
+        window=window,
+        lookback=lookback if mode == "sweep" else timedelta(0),
+        start=start,
+        end=end,
+        horizon=horizon,
+        max_pages=optional_number(max_pages, name="max_pages", cast=int),
+        time_budget=optional_number(time_budget_seconds, name="time_budget_seconds"),
+        requested={"start_date": iso(start), "end_date": iso(to_utc(updated_before))},
+    )
 
 
 # --------------------------------------------------------------------------- keys and creation
@@ -389,7 +494,8 @@ def estimate_remaining_pages(ckpt: dict[str, Any], *, page_size: int = 100) -> i
 
     Uses the share of the window's time range covered when pages come sorted by ``lastUpdatedTime``,
     else the order density (orders per second of window) of the windows finished so far. ``None`` when
-    there is nothing to go on yet.
+    there is nothing to go on yet, or when the window already holds more orders than that density
+    predicts (the estimate would be wrong, not small).
     """
     start = to_utc(ckpt.get("window_start"))
     end = to_utc(ckpt.get("window_end"))
@@ -408,7 +514,9 @@ def estimate_remaining_pages(ckpt: dict[str, Any], *, page_size: int = 100) -> i
         in_window = pages * (1 - covered) / max(covered, 1e-9)
     elif density is not None:
         expected = density * (end - start).total_seconds()
-        in_window = max(expected - orders, 0.0) / page_size + 1
+        if expected <= orders:
+            return None
+        in_window = (expected - orders) / page_size
     if in_window is None:
         return None
     later = 0.0
@@ -418,14 +526,12 @@ def estimate_remaining_pages(ckpt: dict[str, Any], *, page_size: int = 100) -> i
     return math.ceil(in_window + later)
 
 
-def describe_quota(operation: str, available: float | None, burst: float | None, wait: float | None) -> str:
-    """``searchOrders quota 14/20, next token in 0s`` (parts left out when unknown)."""
-    parts = [f"{operation} quota:" if available is None else f"{operation} quota"]
-    if available is not None and burst is not None:
-        parts.append(f"{math.floor(available)}/{math.floor(burst)}")
-    elif available is not None:
-        parts.append(f"{math.floor(available)} left")
-    text = " ".join(parts)
-    if wait is not None:
-        text += f"{',' if available is not None else ''} next token in {wait:.0f}s"
-    return text
+def describe_eta(pages_left: int | None, *, tokens: float, rate: float) -> str:
+    """``about 5 pages left (~12 min at the searchOrders rate)`` from the bucket's tokens and rate."""
+    if pages_left is None:
+        return "pages left unknown yet"
+    if pages_left <= 0:
+        return "window done"
+    seconds = max(0.0, pages_left - max(tokens, 0.0)) / max(rate, 1e-9)
+    when = f"~{seconds / 60:.0f} min" if seconds >= 90 else f"~{seconds:.0f} s"
+    return f"about {pages_left} page{'s' if pages_left != 1 else ''} left ({when} at the current rate)"

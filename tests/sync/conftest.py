@@ -1,4 +1,4 @@
-"""Shared setup for the sync tests: a clean in-process rate limiter and the sync DAG's connections."""
+"""Shared setup for the sync tests: clean rate-limit buckets and checkpoints, the sync DAG's connections."""
 
 from __future__ import annotations
 
@@ -10,10 +10,22 @@ import pytest
 
 from tests.fixtures.airflow import delete_variables
 
+#: Variables the sync writes: checkpoints and (default ``variable`` backend) rate-limit buckets.
+SYNC_VARIABLE_PREFIXES = ("sp_api_sync__", "sp_api_rate_limit__")
+
+
+def forget_sync_state() -> None:
+    """Forget checkpoints and buckets (in this process and in the metadata DB) of an earlier sandbox."""
+    from selling_partner.hooks.ratelimit import MemoryRateLimiter
+
+    MemoryRateLimiter.reset_all()
+    for prefix in SYNC_VARIABLE_PREFIXES:
+        delete_variables(prefix)
+
 
 @pytest.fixture(autouse=True)
-def _fresh_limiter_and_checkpoints() -> Iterator[None]:
-    """Each test talks to a new sandbox: forget buckets and checkpoints of the previous one."""
+def _fresh_limiter() -> Iterator[None]:
+    """Each test talks to a new sandbox (same seller id): forget this process's buckets of the last."""
     from selling_partner.hooks.ratelimit import MemoryRateLimiter
 
     MemoryRateLimiter.reset_all()
@@ -27,8 +39,9 @@ def sync_env(airflow_db, sandbox_factory, monkeypatch: pytest.MonkeyPatch) -> Ca
 
     ``extra`` goes into the connection (``orders_api_version``, ``rate_limits``, ...); the sandbox's
     2-minute rule is shortened to ``lag`` seconds on both sides so fresh changes are visible quickly.
+    Checkpoints and rate-limit buckets of an earlier sandbox are forgotten first.
     """
-    delete_variables("sp_api_sync__")
+    forget_sync_state()
 
     def start(*, lag: float = 1.0, extra: dict[str, Any] | None = None, **opts: Any) -> Any:
         opts.setdefault("time_scale", 600)
@@ -38,7 +51,7 @@ def sync_env(airflow_db, sandbox_factory, monkeypatch: pytest.MonkeyPatch) -> Ca
         return sb
 
     yield start
-    delete_variables("sp_api_sync__")
+    forget_sync_state()
 
 
 def conn_json(sb: Any, **extra: Any) -> str:

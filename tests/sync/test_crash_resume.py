@@ -79,5 +79,5 @@ def test_kill_9_mid_window_then_rerun_resumes_at_saved_page(sync_env, request, b
     total_calls = sb.stats()["operations"]["searchOrders"]["calls"]
     assert total_calls - calls_before_rerun == summary["pages"]
     assert total_calls <= 8 + 1
-    orders = _check_equal(sb, wh_conn, summary["window_end"])
-    assert len(orders) == 800
+    truth = _check_equal(sb, wh_conn, summary["window_end"])
+    assert len(truth["orders"]) == 800

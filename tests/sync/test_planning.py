@@ -193,7 +193,72 @@ def test_eta_from_covered_share_of_window():
         ckpt, updated_times=[T0 + H], next_token="t", echoed_end=None, now=T0, lookback=LOOKBACK
     )
     assert plan.estimate_remaining_pages(ckpt) == 3
-    assert plan.describe_quota("searchOrders", 14.2, 20, 0.0) == "searchOrders quota 14/20, next token in 0s"
+    # 3 pages, 1 token in the bucket, 0.0056/s: the other 2 pages wait about 6 minutes
+    assert plan.describe_eta(3, tokens=1.0, rate=0.0056) == "about 3 pages left (~6 min at the current rate)"
+    assert plan.describe_eta(1, tokens=5.0, rate=0.0056) == "about 1 page left (~0 s at the current rate)"
+    assert plan.describe_eta(None, tokens=0, rate=1) == "pages left unknown yet"
+
+
+def test_eta_from_density_counts_down_and_never_pretends():
+    """Unsorted pages: the estimate comes from the density of finished windows. It counts down page by
+    page, and once the window holds more orders than that density predicts it says "unknown" instead of
+    repeating "1 page left" (seen under a real scheduler while five pages remained)."""
+    ckpt = backfill(end=T0 + 20 * H)
+    first = plan.next_window(ckpt, horizon=T0 + 20 * H, max_window=10 * H)
+    ckpt = plan.open_window(ckpt, first, now=T0)
+    ckpt, done = plan.record_page(
+        ckpt, updated_times=[T0 + 5 * H] * 1000, next_token=None, echoed_end=None, now=T0, lookback=LOOKBACK
+    )  # a finished window: 1000 orders in 10 h
+    assert done
+    second = plan.next_window(ckpt, horizon=T0 + 20 * H, max_window=10 * H)
+    ckpt = plan.open_window(ckpt, second, now=T0)
+    left = []
+    for page in range(12):  # pages come unsorted: the last committed time goes back and forth
+        times = [T0 + (15 - (page % 2)) * H] * 100
+        ckpt, _ = plan.record_page(
+            ckpt, updated_times=times, next_token=f"t{page}", echoed_end=None, now=T0, lookback=LOOKBACK
+        )
+        left.append(plan.estimate_remaining_pages(ckpt))
+    assert not ckpt["window_ordered"]
+    assert left[0] == 1  # one page, sorted so far, covering half the window: one more like it
+    assert left[1:9] == [8, 7, 6, 5, 4, 3, 2, 1]  # unsorted from page 2: 1000 expected - 100 per page
+    assert left[9:] == [None, None, None]  # busier than the density says: unknown, not "1 page"
+
+
+def test_settings_come_from_the_connection_and_name_the_fix():
+    common = {
+        "conn_id": "sp_api_default",
+        "seller_id": "A1SANDBOXSELLERNA",
+        "api_version": "v0",
+        "connection_marketplace_ids": ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"),
+        "min_before_lag_seconds": 120.0,
+        "marketplace_ids": None,
+        "updated_after": "2026-09-01",
+        "updated_before": None,
+        "window_days": "7",
+        "lookback_minutes": 5,
+        "max_pages": "None",
+        "time_budget_seconds": "780",
+        "now": T0,
+    }
+    s = plan.plan_settings(mode="Backfill", **common)
+    assert (s.mode, s.api_version, s.seller_id) == ("backfill", "v0", "A1SANDBOXSELLERNA")
+    assert s.marketplace_ids == ("A2EUQ1WTGCTBG2", "ATVPDKIKX0DER")  # the connection's, sorted
+    assert s.horizon == T0 - timedelta(seconds=122) and s.lookback == timedelta(0)  # backfills do not overlap
+    assert (s.window, s.max_pages, s.time_budget) == (timedelta(days=7), None, 780.0)
+    assert s.key == plan.checkpoint_key("sp_api_default", list(s.marketplace_ids), "backfill")
+    assert s.with_horizon(T0).horizon == T0 and s.with_horizon(None) is s
+    for change, match in (
+        ({"mode": "history"}, "mode must be"),
+        ({"mode": "backfill", "updated_after": None}, "needs a start date"),
+        ({"mode": "sweep", "window_days": 0}, "window_days must be positive"),
+        ({"mode": "sweep", "window_days": 0.005, "lookback_minutes": 5}, "less than half"),
+        ({"mode": "sweep", "max_pages": "many"}, "max_pages must be a number"),
+        ({"mode": "sweep", "connection_marketplace_ids": ()}, "no marketplace ids"),
+        ({"mode": "backfill", "updated_after": "2026-10-02"}, "must be before end date"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            plan.plan_settings(**{**common, **change})
 
 
 def test_memory_store_round_trip_is_readable_json():

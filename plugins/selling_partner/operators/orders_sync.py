@@ -1,28 +1,32 @@
-"""SpApiOrdersSyncOperator: page through SP-API orders by lastUpdatedTime into the warehouse.
+"""SpApiOrdersSyncOperator: page through SP-API orders by lastUpdatedTime into the warehouse, resumably.
 
-The operator only orchestrates; HTTP, auth and rate limits live in ``SellingPartnerHook``, SQL in the
-warehouse, and the window/checkpoint rules are pure functions in ``selling_partner.sync``.
-
-Per page: fetch (``hook.iter_order_pages``) -> upsert (``warehouse.upsert_orders``, one transaction)
--> save the checkpoint with the NEXT page token. A killed run therefore resumes at the first
-uncommitted page, and re-reading a page is harmless because upserts are idempotent.
+The operator only orchestrates: HTTP, auth and rate limits live in ``SellingPartnerOrdersHook``, SQL in
+the warehouse, the window/checkpoint rules in ``selling_partner.sync`` and rate-limit waits in
+``selling_partner.pacing``. Per page: pace (go, wait, defer or stop) -> fetch -> upsert the orders and
+quarantine the records that cannot be mapped -> save the checkpoint with the NEXT page token. A killed
+run resumes at the first uncommitted page; re-reading a page is harmless because upserts are idempotent.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import Asset
 
 from selling_partner import sync as plan
 from selling_partner.checkpoint import CheckpointStore, VariableCheckpointStore
+from selling_partner.hooks.orders import OrderPage, SellingPartnerOrdersHook
+from selling_partner.operators.base import SellingPartnerBaseOperator
+from selling_partner.pacing import Pace
 from selling_partner.validation import parse_bool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from selling_partner.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -31,32 +35,40 @@ ORDERS_ASSET = Asset(uri="sp_api://warehouse/sp_orders", name="sp_orders", group
 
 #: Consecutive page-token restarts without a committed page before the task gives up.
 MAX_RESTARTS_WITHOUT_PROGRESS = 3
-#: Windows close this much earlier than now - lag (clock skew, request latency).
-HORIZON_SAFETY_SECONDS = 2.0
-
-
-class _StopRun(Exception):
-    """End this run cleanly (budget), leaving the checkpoint for the next run."""
+#: Counters of a run kept in the checkpoint (``current_run``), so they survive deferrals.
+RUN_COUNTERS = (
+    "pages",
+    "orders",
+    "quarantined",
+    "windows",
+    "restarts",
+    "deferrals",
+    "calls",
+    "throttled",
+    "retries",
+)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SpApiOrdersSyncOperator(BaseOperator):
+class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
     """
     Sync orders updated in a time range from SP-API into the warehouse, resumably.
 
     ``mode="sweep"`` (the schedule) continues from the saved cursor up to now minus the connection's
     ``min_before_lag_seconds`` and overlaps the previous sweep by ``lookback_minutes``.
-    ``mode="backfill"`` reads ``updated_after`` .. ``updated_before`` (default: now minus the lag) in
-    windows of ``window_days`` and keeps its own checkpoint, so it never disturbs the sweep.
+    ``mode="backfill"`` reads ``updated_after`` .. ``updated_before`` (default: now minus the lag, fixed
+    when the backfill starts) in windows of ``window_days`` and keeps its own checkpoint, so it never
+    disturbs the sweep.
 
-    When the rate limiter says the next ``searchOrders`` token is more than ``defer_threshold_seconds``
-    away, the task defers (no worker slot held) and resumes from the checkpoint. A run stops cleanly
-    after ``max_pages`` pages or ``time_budget_seconds``; the next run continues where it stopped.
+    Rate-limit waits longer than ``defer_after_seconds`` (and at least ``min_deferral_seconds``) defer
+    the task (no worker slot held); it resumes from the checkpoint. A run stops cleanly after
+    ``max_pages`` pages or ``time_budget_seconds``; the next run continues where it stopped. A record
+    that cannot be mapped is quarantined (``sp_order_quarantine``) and the rest of its page is loaded.
 
-    :param sp_api_conn_id: SellingPartnerHook connection (one seller account / region).
+    :param sp_api_conn_id: the seller's ``amazon_sp_api`` connection.
     :param warehouse_conn_id: postgres or sqlite connection of the warehouse.
     :param mode: ``sweep`` or ``backfill``.
     :param updated_after: backfill start (required for backfill); for a sweep without a checkpoint,
@@ -65,15 +77,16 @@ class SpApiOrdersSyncOperator(BaseOperator):
     :param marketplace_ids: marketplaces to read (default: the connection's ``marketplace_ids``).
     :param window_days: largest window, in days (fractions allowed).
     :param lookback_minutes: sweep overlap between consecutive windows.
-    :param reset_checkpoint: forget this mode's checkpoint first and start over.
+    :param reset_checkpoint: forget this mode's checkpoint first and start over (first try only: a
+        retry resumes instead of starting over again).
     :param max_pages: page budget of one run (``None``: unlimited).
     :param time_budget_seconds: wall-clock budget of one run including deferrals (``None``: unlimited).
-    :param defer_threshold_seconds: rate-limit waits up to this are waited out in the hook; longer ones defer.
     :param checkpoint_store: where checkpoints live (default: Airflow Variables).
     :param selected_conn_ids: when given, the task skips itself unless ``sp_api_conn_id`` is listed
         (lets one trigger of a multi-seller DAG pick sellers).
     """
 
+    hook_class = SellingPartnerOrdersHook
     template_fields: Sequence[str] = (
         "sp_api_conn_id",
         "warehouse_conn_id",
@@ -93,7 +106,6 @@ class SpApiOrdersSyncOperator(BaseOperator):
     def __init__(
         self,
         *,
-        sp_api_conn_id: str = "sp_api_default",
         warehouse_conn_id: str = "warehouse_default",
         mode: str = "sweep",
         updated_after: str | datetime | None = None,
@@ -104,14 +116,12 @@ class SpApiOrdersSyncOperator(BaseOperator):
         reset_checkpoint: bool | str = False,
         max_pages: int | str | None = None,
         time_budget_seconds: float | str | None = None,
-        defer_threshold_seconds: float = 30.0,
         checkpoint_store: CheckpointStore | None = None,
         selected_conn_ids: str | list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [ORDERS_ASSET])
         super().__init__(**kwargs)
-        self.sp_api_conn_id = sp_api_conn_id
         self.warehouse_conn_id = warehouse_conn_id
         self.mode = mode
         # Not start_date/end_date: BaseOperator owns those names (the task's own scheduling dates).
@@ -123,7 +133,6 @@ class SpApiOrdersSyncOperator(BaseOperator):
         self.reset_checkpoint = reset_checkpoint
         self.max_pages = max_pages
         self.time_budget_seconds = time_budget_seconds
-        self.defer_threshold_seconds = defer_threshold_seconds
         self.checkpoint_store = checkpoint_store
         self.selected_conn_ids = selected_conn_ids
 
@@ -135,129 +144,115 @@ class SpApiOrdersSyncOperator(BaseOperator):
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException(f"{self.sp_api_conn_id} is not in sp_api_conn_ids {selected}")
-        cfg = self._config()
-        store = self._store()
-        ckpt = self._prepare_checkpoint(cfg, store, context)
-        self._warehouse(cfg).ensure_schema()
-        run = {
+        _refuse_airflow_backfill(context)
+        try:
+            settings = self._settings()
+            store = self._store()
+            ckpt = self._prepare_checkpoint(settings, store, context)
+        except Exception:
+            self.close_hook()
+            raise
+        ckpt["current_run"] = {
             "run_id": _run_id(context),
+            "try_number": _try_number(context),
             "started_at": plan.iso(_utcnow()),
-            "horizon": plan.iso(cfg["horizon"]),
-            "pages": 0,
-            "orders": 0,
-            "calls": 0,
-            "windows": 0,
-            "restarts": 0,
-            "deferrals": 0,
-            "deferred_seconds": 0.0,
+            "horizon": plan.iso(settings.horizon),
             "start_pages": int(ckpt.get("pages", 0)),
+            "deferred_seconds": 0.0,
+            **dict.fromkeys(RUN_COUNTERS, 0),
         }
-        ckpt["current_run"] = run
-        store.save(cfg["key"], ckpt)
-        return self._sync(cfg, store, ckpt, context)
+        return self._guarded(settings, store, ckpt, context)
 
     def resume(self, context: Context, event: Any = None, **_: Any) -> dict[str, Any]:
-        """Continue after a rate-limit deferral. All state is read back from the checkpoint."""
-        cfg = self._config()
-        store = self._store()
-        ckpt = store.load(cfg["key"])
-        if ckpt is None:
+        """Continue after a rate-limit deferral (a new process): all state is read from the checkpoint."""
+        try:
+            settings = self._settings()
+            store = self._store()
+            ckpt = store.load(settings.key)
+        except Exception:
+            self.close_hook()
+            raise
+        if ckpt is None or "current_run" not in ckpt:
+            self.close_hook()
             raise RuntimeError(
-                f"checkpoint {cfg['key']} vanished while the task was deferred (deleted by hand?); "
+                f"checkpoint {settings.key} vanished while the task was deferred (deleted by hand?); "
                 "rerun the task: it starts this mode from scratch and upserts are idempotent"
             )
-        run = ckpt.setdefault("current_run", {})
+        run = ckpt["current_run"]
         run["deferrals"] = int(run.get("deferrals", 0)) + 1
-        cfg["horizon"] = plan.to_utc(run.get("horizon")) or cfg["horizon"]
-        self.log.info("resumed after rate-limit deferral #%d", run["deferrals"])
-        return self._sync(cfg, store, ckpt, context)
+        settings = settings.with_horizon(plan.to_utc(run.get("horizon")))
+        self.log.info("resumed after rate-limit deferral #%d (%s)", run["deferrals"], settings.key)
+        return self._guarded(settings, store, ckpt, context)
+
+    def _guarded(
+        self, settings: plan.SyncSettings, store: CheckpointStore, ckpt: dict[str, Any], context: Context
+    ) -> dict[str, Any]:
+        """Run the loop; a try that fails is recorded in ``sp_sync_runs`` before the error propagates."""
+        from airflow.sdk.exceptions import TaskDeferred
+
+        try:
+            return self._sync(settings, store, ckpt, context)
+        except TaskDeferred:
+            raise
+        except Exception as exc:
+            from selling_partner.warehouse import error_summary
+
+            self._absorb_stats(ckpt["current_run"])
+            error = error_summary(exc)
+            summary = self._summary(settings, ckpt, f"failed: {type(exc).__name__}")
+            try:
+                self._record_run(settings, summary, context, error=error)
+            except Exception:  # the warehouse may be what failed: the original error matters
+                self.log.exception("could not record the failed try in sp_sync_runs")
+            raise
+        finally:
+            self.close_hook()
 
     # ------------------------------------------------------------------ configuration
 
-    def _config(self) -> dict[str, Any]:
-        from selling_partner.hooks import SellingPartnerHook
-
-        mode = str(self.mode).strip().lower()
-        if mode not in plan.MODES:
-            raise ValueError(f"mode must be 'sweep' or 'backfill', got {self.mode!r}")
-        conn = SellingPartnerHook.get_connection(self.sp_api_conn_id)
-        extra = conn.extra_dejson
-        mkts = plan.parse_marketplace_ids(self.marketplace_ids) or plan.parse_marketplace_ids(
-            extra.get("marketplace_ids")
+    def _settings(self) -> plan.SyncSettings:
+        cfg = self.hook.config
+        return plan.plan_settings(
+            mode=self.mode,
+            conn_id=self.sp_api_conn_id,
+            seller_id=cfg.seller_id,
+            api_version=cfg.orders_api_version,
+            connection_marketplace_ids=cfg.marketplace_ids,
+            min_before_lag_seconds=cfg.min_before_lag_seconds,
+            marketplace_ids=self.marketplace_ids,
+            updated_after=self.updated_after,
+            updated_before=self.updated_before,
+            window_days=self.window_days,
+            lookback_minutes=self.lookback_minutes,
+            max_pages=self.max_pages,
+            time_budget_seconds=self.time_budget_seconds,
+            now=_utcnow(),
         )
-        if not mkts:
-            raise ValueError(
-                "no marketplace ids: set marketplace_ids on the task or in connection "
-                f"{self.sp_api_conn_id!r}"
-            )
-        lag = timedelta(seconds=float(extra.get("min_before_lag_seconds", 120)))
-        window = timedelta(days=float(self.window_days))
-        lookback = timedelta(minutes=float(self.lookback_minutes))
-        if window <= timedelta(0):
-            raise ValueError("window_days must be positive")
-        if mode == "sweep" and lookback * 2 >= window:
-            raise ValueError("lookback_minutes must be less than half of window_days")
-        now = _utcnow()
-        start = plan.to_utc(self.updated_after)
-        end = plan.to_utc(self.updated_before)
-        if mode == "backfill" and start is None:
-            raise ValueError("a backfill needs a start date (updated_after / Param start_date), ISO, UTC")
-        # A little inside Amazon's rule, so the request is valid when it arrives.
-        horizon = (now - lag - timedelta(seconds=HORIZON_SAFETY_SECONDS)).replace(microsecond=0)
-        if end is not None and end > horizon:
-            self.log.info("end date %s is within the %s lag; using %s", plan.iso(end), lag, plan.iso(horizon))
-            end = horizon
-        if start is not None and end is not None and start >= end:
-            raise ValueError(f"start date {plan.iso(start)} must be before end date {plan.iso(end)}")
-        api_version = str(extra.get("orders_api_version") or "2026-01-01")
-        return {
-            "mode": mode,
-            "conn_id": self.sp_api_conn_id,
-            "marketplace_ids": mkts,
-            "key": plan.checkpoint_key(self.sp_api_conn_id, mkts, mode),
-            "lag": lag,
-            "window": window,
-            "lookback": lookback if mode == "sweep" else timedelta(0),
-            "start": start,
-            "end": end,
-            "horizon": horizon,
-            "api_version": api_version,
-            "max_pages": None if self.max_pages in (None, "", "None") else int(self.max_pages),  # type: ignore[arg-type]
-            "time_budget": None
-            if self.time_budget_seconds in (None, "", "None")
-            else float(self.time_budget_seconds),  # type: ignore[arg-type]
-            # What identifies a backfill: the same range resumes (window_days may change in between).
-            "requested": {
-                "start_date": plan.iso(start),
-                "end_date": plan.iso(plan.to_utc(self.updated_before)),
-            },
-        }
 
     def _store(self) -> CheckpointStore:
         return self.checkpoint_store if self.checkpoint_store is not None else VariableCheckpointStore()
 
-    def _hook(self, cfg: dict[str, Any]) -> Any:
-        from selling_partner.hooks import SellingPartnerHook
-
-        return SellingPartnerHook(self.sp_api_conn_id, max_wait=self.defer_threshold_seconds)
-
-    def _warehouse(self, cfg: dict[str, Any]) -> Any:
+    def _warehouse(self) -> Warehouse:
         from selling_partner.warehouse import get_warehouse
 
         return get_warehouse(self.warehouse_conn_id)
 
     def _prepare_checkpoint(
-        self, cfg: dict[str, Any], store: CheckpointStore, context: Context
+        self, settings: plan.SyncSettings, store: CheckpointStore, context: Context
     ) -> dict[str, Any]:
-        key = cfg["key"]
+        key = settings.key
         if parse_bool(self.reset_checkpoint, name="reset_checkpoint"):
-            self.log.info("reset_checkpoint: deleting %s", key)
-            store.delete(key)
+            if _try_number(context) <= 1:
+                self.log.info("reset_checkpoint: deleting %s", key)
+                store.delete(key)
+            else:
+                self.log.info("reset_checkpoint: try %d resumes the checkpoint the first try started",
+                              _try_number(context))  # fmt: skip
         saved = store.load(key)
         if saved is not None:
             plan.check_version(saved)
         fresh, reason = plan.should_start_fresh(
-            saved, mode=cfg["mode"], requested=cfg["requested"], run_id=_run_id(context)
+            saved, mode=settings.mode, requested=settings.requested, run_id=_run_id(context)
         )
         if not fresh:
             assert saved is not None
@@ -276,99 +271,79 @@ class SpApiOrdersSyncOperator(BaseOperator):
             )
             return saved
         now = _utcnow()
-        if cfg["mode"] == "backfill":
-            cursor, bf_end = cfg["start"], cfg["end"] or cfg["horizon"]
+        if settings.mode == "backfill":
+            cursor, bf_end = settings.start, settings.end or settings.horizon
         else:
-            cursor, bf_end = cfg["start"] or now - plan.DEFAULT_SWEEP_START, None
-        self.log.info("new %s checkpoint %s (%s) from %s", cfg["mode"], key, reason, plan.iso(cursor))
+            cursor, bf_end = settings.start or now - plan.DEFAULT_SWEEP_START, None
+        assert cursor is not None
+        self.log.info("new %s checkpoint %s (%s) from %s", settings.mode, key, reason, plan.iso(cursor))
         return plan.new_checkpoint(
-            mode=cfg["mode"],
-            conn_id=cfg["conn_id"],
-            marketplace_ids=cfg["marketplace_ids"],
+            mode=settings.mode,
+            conn_id=settings.conn_id,
+            marketplace_ids=settings.marketplace_ids,
             cursor=cursor,
             now=now,
             backfill_end=bf_end,
-            requested=cfg["requested"],
+            requested=settings.requested,
             run_id=_run_id(context),
         )
 
     # ------------------------------------------------------------------ the loop
 
     def _sync(
-        self, cfg: dict[str, Any], store: CheckpointStore, ckpt: dict[str, Any], context: Context
+        self, settings: plan.SyncSettings, store: CheckpointStore, ckpt: dict[str, Any], context: Context
     ) -> dict[str, Any]:
         from selling_partner.hooks.errors import SpApiPageTokenExpired, SpApiRateLimitWait
 
-        hook = self._hook(cfg)
-        warehouse = self._warehouse(cfg)
-        key, run, op = cfg["key"], ckpt["current_run"], hook.search_operation
-        throttled_seen = 0
-        horizon: datetime = cfg["horizon"]
+        warehouse = self._warehouse()
+        warehouse.ensure_schema()
+        run = ckpt["current_run"]
+        op = self.hook.search_operation
         restarts_in_a_row = 0
         stop_reason = "caught up"
         while True:
-            spent = self._budget_spent(cfg, run)
+            spent = self._budget_spent(settings, run)
             if spent:
                 stop_reason = spent
                 break
-            window = plan.next_window(ckpt, horizon=horizon, max_window=cfg["window"])
+            window = plan.next_window(ckpt, horizon=settings.horizon, max_window=settings.window)
             if window is None:
                 break
+            if not window.resumed:
+                ckpt = plan.open_window(ckpt, window, now=_utcnow())
+                self._save(store, settings, ckpt)
+                self.log.info("window %s: opened", window.label())
+            elif int(ckpt.get("window_pages", 0)) == 0 or restarts_in_a_row:
+                self.log.info("window %s: reading from the first page", window.label())
             run.setdefault("window_start", plan.iso(window.start))
             run["window_end"] = plan.iso(window.end)
-            if window.resumed:
-                self.log.info(
-                    "window %s: resuming at page %d (%s)",
-                    window.label(),
-                    int(ckpt.get("window_pages", 0)) + 1,
-                    "saved page token" if window.page_token else "first page",
-                )
-            else:
-                ckpt = open_and_save(store, key, ckpt, window)
-                self.log.info("window %s: opened", window.label())
+            pace = self.pace(self.hook.seconds_until_available(op), **self._budget(settings, run))
             try:
-                self._maybe_defer(hook, op, store, key, ckpt, cfg)
-                finished = False
-                pages = hook.iter_order_pages(
-                    last_updated_after=window.start,
-                    last_updated_before=window.end,
-                    marketplace_ids=cfg["marketplace_ids"],
-                    page_token=window.page_token,
-                )
-                for page in pages:
-                    page_no = int(ckpt.get("window_pages", 0)) + 1
-                    warehouse.upsert_orders(page.orders)
-                    ckpt, finished = plan.record_page(
-                        ckpt,
-                        updated_times=[o.last_updated_time for o in page.orders],
-                        next_token=page.next_token,
-                        echoed_end=page.window_end,
-                        now=_utcnow(),
-                        lookback=cfg["lookback"],
+                if pace.action == "stop":
+                    stop_reason = pace.reason
+                    break
+                if pace.action == "defer":
+                    self._defer(store, settings, ckpt, pace)
+                page = next(
+                    iter(
+                        self.hook.iter_order_pages(
+                            last_updated_after=window.start,
+                            last_updated_before=window.end,
+                            marketplace_ids=settings.marketplace_ids,
+                            page_token=window.page_token,
+                            max_pages=1,
+                        )
                     )
-                    restarts_in_a_row = 0
-                    run["pages"] += 1
-                    run["orders"] += len(page.orders)
-                    run["calls"] += int(page.calls)
-                    run["windows"] += int(finished)
-                    throttled_now = sum(hook.stats.throttled.values())
-                    run["throttled"] = int(run.get("throttled", 0)) + throttled_now - throttled_seen
-                    throttled_seen = throttled_now
-                    store.save(key, ckpt)
-                    self._log_page(hook, op, window, ckpt, page, page_no, finished)
-                    if finished or self._budget_spent(cfg, run):
-                        break
-                    self._maybe_defer(hook, op, store, key, ckpt, cfg)
-                if not finished and ckpt.get("window_start") and not ckpt.get("page_token"):
-                    # The hook yielded no page at all (nothing to read): the window is done.
-                    ckpt = plan.close_window(ckpt, now=_utcnow(), lookback=cfg["lookback"])
-                    run["windows"] += 1
-                    store.save(key, ckpt)
-            except _StopRun as stop:
-                stop_reason = str(stop)
-                break
+                )
             except SpApiRateLimitWait as exc:
-                self._defer(store, key, ckpt, float(exc.wait_seconds), op, cfg)
+                # The limiter refused before sending (another caller took the token): the same decision.
+                pace = self.pace(exc.wait_seconds, **self._budget(settings, run))
+                if pace.action == "stop":
+                    stop_reason = pace.reason
+                    break
+                if pace.action == "defer":
+                    self._defer(store, settings, ckpt, pace)
+                continue
             except SpApiPageTokenExpired as exc:
                 restarts_in_a_row += 1
                 run["restarts"] += 1
@@ -379,175 +354,277 @@ class SpApiOrdersSyncOperator(BaseOperator):
                         "a plain rerun is safe; check the connection's region/endpoint if it persists"
                     ) from exc
                 ckpt = plan.restart_window(ckpt, now=_utcnow())
-                store.save(key, ckpt)
+                self._save(store, settings, ckpt)
                 self.log.warning(
                     "window %s: page token rejected (%s); restarting from %s",
                     window.label(),
                     type(exc).__name__,
                     ckpt["window_start"],
                 )
-        return self._finish(cfg, store, ckpt, stop_reason, context)
+                continue
+            restarts_in_a_row = 0
+            ckpt = self._commit(settings, store, warehouse, ckpt, window, page, context)
+        return self._finish(settings, store, ckpt, stop_reason, context)
 
-    def _budget_spent(self, cfg: dict[str, Any], run: dict[str, Any]) -> str | None:
+    def _commit(
+        self,
+        settings: plan.SyncSettings,
+        store: CheckpointStore,
+        warehouse: Warehouse,
+        ckpt: dict[str, Any],
+        window: plan.Window,
+        page: OrderPage,
+        context: Context,
+    ) -> dict[str, Any]:
+        """Load one page (orders, then quarantined records), then move and save the checkpoint."""
+        run = ckpt["current_run"]
+        page_no = int(ckpt.get("window_pages", 0)) + 1
+        warehouse.upsert_orders(page.orders)
+        if page.rejected:
+            warehouse.quarantine_orders(self._quarantine_rows(settings, page, context))
+            for rejected in page.rejected:
+                self.log.warning(
+                    "order %s quarantined (sp_order_quarantine): %s",
+                    rejected.order_id or "?",
+                    rejected.reason,
+                )
+        updated = [o.last_updated_time for o in page.orders]
+        ckpt, finished = plan.record_page(
+            ckpt,
+            updated_times=updated,
+            next_token=page.next_token,
+            echoed_end=page.window_end,
+            now=_utcnow(),
+            lookback=settings.lookback,
+        )
+        run["pages"] += 1
+        run["orders"] += len(page.orders)
+        run["quarantined"] += len(page.rejected)
+        run["windows"] += int(finished)
+        self._absorb_stats(run)
+        self._save(store, settings, ckpt)
+        self._log_page(window, ckpt, page, page_no, finished)
+        return ckpt
+
+    def _quarantine_rows(self, settings: plan.SyncSettings, page: OrderPage, context: Context) -> list[Any]:
+        from selling_partner.warehouse import OrderQuarantineRow
+
+        ti = context.get("ti") if context else None
+        now = _utcnow()
+        return [
+            OrderQuarantineRow(
+                order_id=r.order_id,
+                source="sync",
+                reason=r.reason,
+                raw_record=r.raw_json,
+                seen_at=now,
+                seller_id=settings.seller_id,
+                conn_id=settings.conn_id,
+                api_version=settings.api_version,
+                last_updated_time=r.last_updated_time,
+                dag_id=getattr(ti, "dag_id", None),
+                dag_run_id=_run_id(context),
+                task_id=getattr(ti, "task_id", None),
+            )
+            for r in page.rejected
+        ]
+
+    def _budget(self, settings: plan.SyncSettings, run: dict[str, Any]) -> dict[str, Any]:
+        """``budget_left``/``committed`` for :meth:`pace`."""
+        left = None
+        if settings.time_budget is not None:
+            started = plan.to_utc(run["started_at"])
+            assert started is not None
+            left = settings.time_budget - (_utcnow() - started).total_seconds()
+        return {"budget_left": left, "committed": run["pages"] > 0}
+
+    def _budget_spent(self, settings: plan.SyncSettings, run: dict[str, Any]) -> str | None:
         """Why this run should stop now (``None``: go on). Every run commits at least one page."""
         if run["pages"] == 0:
             return None
-        if cfg["max_pages"] is not None and run["pages"] >= cfg["max_pages"]:
-            return f"page budget of {cfg['max_pages']} spent"
-        if cfg["time_budget"] is not None:
-            started = plan.to_utc(run["started_at"])
-            assert started is not None
-            if (_utcnow() - started).total_seconds() >= cfg["time_budget"]:
-                return f"time budget of {cfg['time_budget']:.0f}s spent"
+        if settings.max_pages is not None and run["pages"] >= settings.max_pages:
+            return f"page budget of {settings.max_pages} spent"
+        left = self._budget(settings, run)["budget_left"]
+        if left is not None and left <= 0:
+            return f"time budget of {settings.time_budget:.0f}s spent"
         return None
 
-    def _maybe_defer(
-        self, hook: Any, op: str, store: CheckpointStore, key: str, ckpt: dict[str, Any], cfg: dict[str, Any]
-    ) -> None:
-        wait = float(hook.seconds_until_available(op))
-        if wait > self.defer_threshold_seconds:
-            self._defer(store, key, ckpt, wait, op, cfg)
-
     def _defer(
-        self,
-        store: CheckpointStore,
-        key: str,
-        ckpt: dict[str, Any],
-        wait: float,
-        op: str,
-        cfg: dict[str, Any],
+        self, store: CheckpointStore, settings: plan.SyncSettings, ckpt: dict[str, Any], pace: Pace
     ) -> None:
-        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-
         run = ckpt["current_run"]
-        if cfg["time_budget"] is not None and run["pages"] > 0:
-            started = plan.to_utc(run["started_at"])
-            assert started is not None
-            if (_utcnow() - started).total_seconds() + wait >= cfg["time_budget"]:
-                raise _StopRun(
-                    f"time budget of {cfg['time_budget']:.0f}s would be spent waiting for {op} quota"
-                )
-        run["deferred_seconds"] = float(run.get("deferred_seconds", 0.0)) + wait
-        store.save(key, ckpt)
-        self.log.info("%s: next token in %.0fs; deferring (no worker slot held)", op, wait)
-        self.defer(
-            trigger=TimeDeltaTrigger(timedelta(seconds=wait + 0.5)),
-            method_name="resume",
-            kwargs={"key": key},
-        )
+        run["deferred_seconds"] = float(run.get("deferred_seconds", 0.0)) + pace.seconds
+        self._absorb_stats(run)
+        self._save(store, settings, ckpt)
+        self.defer_for(pace, kwargs={"key": settings.key})
+
+    def _save(self, store: CheckpointStore, settings: plan.SyncSettings, ckpt: dict[str, Any]) -> None:
+        store.save(settings.key, ckpt)
+
+    def _absorb_stats(self, run: dict[str, Any]) -> None:
+        """Add what the hook sent since the last call to the run's counters (they outlive the process)."""
+        hook = self.__dict__.get("hook")
+        if hook is None:
+            return
+        totals = hook.stats.totals()
+        seen = getattr(self, "_stats_seen", {})
+        for name, value in totals.items():
+            run[name] = int(run.get(name, 0)) + value - seen.get(name, 0)
+        self._stats_seen = dict(totals)
+
+    def close_hook(self) -> None:
+        super().close_hook()
+        self._stats_seen = {}
 
     def _log_page(
-        self,
-        hook: Any,
-        op: str,
-        window: plan.Window,
-        ckpt: dict[str, Any],
-        page: Any,
-        page_no: int,
-        finished: bool,
+        self, window: plan.Window, ckpt: dict[str, Any], page: OrderPage, page_no: int, finished: bool
     ) -> None:
-        if finished:
-            eta = "window done"
-        else:
-            left = plan.estimate_remaining_pages(ckpt)
-            eta = f"ETA ~{left} pages" if left is not None else "ETA unknown"
+        op = self.hook.search_operation
+        quota = self.hook.quota(op)
+        eta = "window done" if finished else plan.describe_eta(
+            plan.estimate_remaining_pages(ckpt), tokens=quota.tokens, rate=quota.rate
+        )  # fmt: skip
         self.log.info(
-            "window %s page %d: %d orders (total %d), %s, %s",
+            "window %s page %d: %d orders%s (total %d); %s; %s",
             window.label(),
             page_no,
             len(page.orders),
+            f" + {len(page.rejected)} quarantined" if page.rejected else "",
             int(ckpt.get("orders", 0)),
-            _quota_text(hook, op),
+            quota.describe(op),
             eta,
         )
 
+    # ------------------------------------------------------------------ the end of a run
+
+    def _summary(self, settings: plan.SyncSettings, ckpt: dict[str, Any], stop_reason: str) -> dict[str, Any]:
+        run = ckpt.get("current_run", {})
+        return {
+            "mode": settings.mode,
+            "conn_id": settings.conn_id,
+            "seller_id": settings.seller_id,
+            "api_version": settings.api_version,
+            "marketplace_ids": list(settings.marketplace_ids),
+            "checkpoint_key": settings.key,
+            "stop_reason": stop_reason,
+            "caught_up": stop_reason == "caught up",
+            "window_start": run.get("window_start") or ckpt.get("window_start") or ckpt.get("cursor"),
+            "window_end": run.get("window_end") or ckpt.get("last_window_end") or plan.iso(settings.horizon),
+            **{name: int(run.get(name, 0)) for name in RUN_COUNTERS},
+            "deferred_seconds": round(float(run.get("deferred_seconds", 0.0)), 3),
+            "try_number": int(run.get("try_number", 1)),
+            "resumed_at_page": int(run.get("start_pages", 0)),
+            "cursor": ckpt.get("cursor"),
+            "done": bool(ckpt.get("done", False)),
+            "started_at": run.get("started_at"),
+            "finished_at": plan.iso(_utcnow()),
+        }
+
     def _finish(
         self,
-        cfg: dict[str, Any],
+        settings: plan.SyncSettings,
         store: CheckpointStore,
         ckpt: dict[str, Any],
         stop_reason: str,
         context: Context,
     ) -> dict[str, Any]:
-        run = ckpt.get("current_run", {})
-        finished_at = _utcnow()
-        summary = {
-            "mode": cfg["mode"],
-            "conn_id": cfg["conn_id"],
-            "marketplace_ids": cfg["marketplace_ids"],
-            "checkpoint_key": cfg["key"],
-            "stop_reason": stop_reason,
-            "caught_up": stop_reason == "caught up",
-            "window_start": run.get("window_start"),
-            "window_end": run.get("window_end"),
-            "pages": int(run.get("pages", 0)),
-            "orders": int(run.get("orders", 0)),
-            "calls": int(run.get("calls", 0)),
-            "windows": int(run.get("windows", 0)),
-            "restarts": int(run.get("restarts", 0)),
-            "deferrals": int(run.get("deferrals", 0)),
-            "resumed_at_page": int(run.get("start_pages", 0)),
-            "throttled": int(run.get("throttled", 0)),
-            "cursor": ckpt.get("cursor"),
-            "done": bool(ckpt.get("done", False)),
-            "started_at": run.get("started_at"),
-            "finished_at": plan.iso(finished_at),
+        self._absorb_stats(ckpt["current_run"])
+        summary = self._summary(settings, ckpt, stop_reason)
+        ckpt["last_run"] = {
+            k: summary[k] for k in ("pages", "orders", "quarantined", "calls", "stop_reason", "finished_at")
         }
-        ckpt["last_run"] = {k: summary[k] for k in ("pages", "orders", "calls", "stop_reason", "finished_at")}
         ckpt.pop("current_run", None)
-        ckpt["updated_at"] = plan.iso(finished_at)
-        store.save(cfg["key"], ckpt)
-        self._record_run(cfg, summary, context)
+        ckpt["updated_at"] = summary["finished_at"]
+        self._save(store, settings, ckpt)
+        self._record_run(settings, summary, context)
         self.log.info(
-            "%s sync of %s stopped (%s): %d pages, %d orders, %d calls in this run; cursor %s",
-            cfg["mode"],
-            cfg["conn_id"],
+            "%s sync of %s stopped (%s): %d pages, %d orders, %d quarantined, %d SP-API calls, %d throttled, "
+            "%d deferrals in this run; cursor %s",
+            settings.mode,
+            settings.conn_id,
             stop_reason,
             summary["pages"],
             summary["orders"],
+            summary["quarantined"],
             summary["calls"],
+            summary["throttled"],
+            summary["deferrals"],
             summary["cursor"],
         )
         return summary
 
-    def _record_run(self, cfg: dict[str, Any], summary: dict[str, Any], context: Context | None) -> None:
+    def _record_run(
+        self,
+        settings: plan.SyncSettings,
+        summary: dict[str, Any],
+        context: Context,
+        *,
+        error: str | None = None,
+    ) -> None:
         from selling_partner.warehouse import SyncRunRecord
 
-        started = plan.to_utc(summary["started_at"])
-        finished = plan.to_utc(summary["finished_at"])
-        assert started is not None and finished is not None
+        started = plan.to_utc(summary["started_at"]) or _utcnow()
+        finished = plan.to_utc(summary["finished_at"]) or _utcnow()
         ti = context.get("ti") if context else None
-        self._warehouse(cfg).record_sync_run(
+        status = "failed" if error else "success" if summary["caught_up"] else "partial"
+        self._warehouse().record_sync_run(
             SyncRunRecord(
-                conn_id=cfg["conn_id"],
-                mode=cfg["mode"],
-                status="success" if summary["caught_up"] else "partial",
-                window_start=plan.to_utc(summary["window_start"]) or cfg["horizon"],
-                window_end=plan.to_utc(summary["window_end"]) or cfg["horizon"],
+                conn_id=settings.conn_id,
+                mode=settings.mode,
+                status=status,
+                window_start=plan.to_utc(summary["window_start"]) or settings.horizon,
+                window_end=plan.to_utc(summary["window_end"]) or settings.horizon,
                 pages=summary["pages"],
                 orders=summary["orders"],
                 calls=summary["calls"],
                 throttled=summary["throttled"],
                 duration_seconds=(finished - started).total_seconds(),
-                marketplace_ids=tuple(cfg["marketplace_ids"]),
-                api_version=cfg["api_version"],
+                seller_id=settings.seller_id,
+                marketplace_ids=settings.marketplace_ids,
+                api_version=settings.api_version,
                 started_at=started,
                 finished_at=finished,
                 dag_id=getattr(ti, "dag_id", None),
-                dag_run_id=_run_id(context) if context else None,
+                dag_run_id=_run_id(context),
                 task_id=getattr(ti, "task_id", None),
-                run_id=f"{_run_id(context)}:{getattr(ti, 'task_id', '')}:{cfg['key']}" if context else None,
+                error=error,
+                try_number=summary["try_number"],
+                deferrals=summary["deferrals"],
+                deferred_seconds=summary["deferred_seconds"],
+                retries=summary["retries"],
+                quarantined=summary["quarantined"],
+                run_id=":".join(
+                    str(part)
+                    for part in (
+                        _run_id(context),
+                        getattr(ti, "task_id", ""),
+                        settings.key,
+                        summary["try_number"],
+                    )
+                )
+                if context
+                else None,
             )
         )
 
 
-def open_and_save(
-    store: CheckpointStore, key: str, ckpt: dict[str, Any], window: plan.Window
-) -> dict[str, Any]:
-    """Open ``window`` in the checkpoint and persist it before the first request."""
-    ckpt = plan.open_window(ckpt, window, now=_utcnow())
-    store.save(key, ckpt)
-    return ckpt
+def _refuse_airflow_backfill(context: Context) -> None:
+    """Airflow's own *Backfill* makes one run per 15-minute interval: refuse it, pointing at mode=backfill."""
+    dag_run = context.get("dag_run") if context else None
+    if str(getattr(dag_run, "run_type", "") or "") != "backfill":
+        return
+    from airflow.sdk.exceptions import AirflowFailException
+
+    interval = (
+        f"{plan.iso(plan.to_utc(getattr(dag_run, 'data_interval_start', None)))} .. "
+        f"{plan.iso(plan.to_utc(getattr(dag_run, 'data_interval_end', None)))}"
+    )
+    raise AirflowFailException(
+        f"this run was created by Airflow's Backfill (data interval {interval}); it would read history one "
+        "15-minute interval per run, each costing at least one scarce searchOrders call. Load history with "
+        "one run instead: Trigger DAG w/ config, mode = backfill, start_date and end_date of the range "
+        "(windows of window_days, one page per 100 orders). Nothing was changed."
+    )
 
 
 def _as_list(value: str | list[str] | None) -> list[str] | None:
@@ -560,16 +637,19 @@ def _as_list(value: str | list[str] | None) -> list[str] | None:
     return items or None
 
 
-def _run_id(context: Context) -> str | None:
+def _run_id(context: Context | None) -> str | None:
     try:
-        return str(context["run_id"])
+        return str(context["run_id"])  # type: ignore[index]
     except (KeyError, TypeError):
         return None
 
 
-def _quota_text(hook: Any, op: str) -> str:
-    """``searchOrders quota: next token in 0s`` (what the shared limiter says now)."""
-    return plan.describe_quota(op, None, None, float(hook.seconds_until_available(op)))
+def _try_number(context: Context | None) -> int:
+    ti = context.get("ti") if context else None
+    try:
+        return max(1, int(getattr(ti, "try_number", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 __all__ = ["ORDERS_ASSET", "SpApiOrdersSyncOperator"]
