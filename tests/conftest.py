@@ -35,4 +35,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.warehouse",
     "tests.fixtures.airflow",
+    "tests.fixtures.airflow_cluster",
 ]
