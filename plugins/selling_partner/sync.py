@@ -275,6 +275,18 @@ def new_checkpoint(
     return ckpt
 
 
+def first_sweep_cursor(
+    backfill: dict[str, Any] | None, *, now: datetime, lookback: timedelta
+) -> tuple[datetime, str]:
+    """Where a sweep without a checkpoint starts, and why: where a finished backfill of the same
+    marketplaces ended (minus the lookback), so the sweep neither re-reads the backfill's last day nor
+    leaves a gap after it; else :data:`DEFAULT_SWEEP_START` ago."""
+    end = to_utc(backfill.get("last_window_end") or backfill.get("backfill_end")) if backfill else None
+    if backfill and backfill.get("done") and end is not None:
+        return end - lookback, f"where the finished backfill ended ({iso(end)})"
+    return now - DEFAULT_SWEEP_START, f"{DEFAULT_SWEEP_START.days} day ago (no finished backfill)"
+
+
 def check_version(ckpt: dict[str, Any]) -> dict[str, Any]:
     """Reject checkpoints this code cannot read (a newer version, or not a sync checkpoint)."""
     version = ckpt.get("version")

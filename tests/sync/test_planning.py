@@ -318,3 +318,14 @@ def test_simulated_sync_loses_nothing(sizes, expire_after, sorted_by_updated, se
                 break
     assert got == set(orders)
     assert ckpt["done"]
+
+
+def test_first_sweep_starts_where_a_finished_backfill_ended():
+    """The first sweep after a backfill neither re-reads its last day (12 scarce calls for 10k orders in
+    60 days) nor leaves a gap; without a finished backfill it starts one day back."""
+    now = T0 + 30 * H
+    done = {**backfill(end=T0 + 10 * H), "done": True, "last_window_end": plan.iso(T0 + 10 * H)}
+    assert plan.first_sweep_cursor(done, now=now, lookback=LOOKBACK)[0] == T0 + 10 * H - LOOKBACK
+    running = {**done, "done": False}
+    for ckpt in (None, running):
+        assert plan.first_sweep_cursor(ckpt, now=now, lookback=LOOKBACK)[0] == now - plan.DEFAULT_SWEEP_START

@@ -272,11 +272,19 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
             return saved
         now = _utcnow()
         if settings.mode == "backfill":
-            cursor, bf_end = settings.start, settings.end or settings.horizon
+            cursor, bf_end, why = settings.start, settings.end or settings.horizon, "the requested start"
+        elif settings.start is not None:
+            cursor, bf_end, why = settings.start, None, "the requested start"
         else:
-            cursor, bf_end = settings.start or now - plan.DEFAULT_SWEEP_START, None
+            backfill_key = plan.checkpoint_key(settings.conn_id, settings.marketplace_ids, "backfill")
+            cursor, why = plan.first_sweep_cursor(
+                store.load(backfill_key), now=now, lookback=settings.lookback
+            )
+            bf_end = None
         assert cursor is not None
-        self.log.info("new %s checkpoint %s (%s) from %s", settings.mode, key, reason, plan.iso(cursor))
+        self.log.info(
+            "new %s checkpoint %s (%s) from %s: %s", settings.mode, key, reason, plan.iso(cursor), why
+        )
         return plan.new_checkpoint(
             mode=settings.mode,
             conn_id=settings.conn_id,
