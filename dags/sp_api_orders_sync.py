@@ -3,7 +3,8 @@
 
 Keeps the warehouse's order tables (`sp_orders`, `sp_order_items`, ...) equal to what Amazon's
 Selling Partner API reports, for every seller connection listed in the environment variable
-`SP_API_SYNC_CONN_IDS` (comma-separated, default `sp_api_default`): one task per connection.
+`SP_API_CONN_IDS` (comma-separated, default `sp_api_default`; the same list every DAG of the package
+uses): one task per connection.
 
 **Sweep (the schedule, every 15 minutes).** Each task reads the orders whose `lastUpdatedTime` is
 newer than its saved cursor, up to *now minus 2 minutes* (Amazon's rule; the connection's
@@ -40,13 +41,14 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 from selling_partner.operators.orders_sync import ORDERS_ASSET, SpApiOrdersSyncOperator
+from selling_partner.settings import seller_conn_ids
 
 #: Default connections (override per run in the trigger form).
 SP_API_CONN_ID = "sp_api_default"
 WAREHOUSE_CONN_ID = "warehouse_default"
-#: One sync task per seller connection; set SP_API_SYNC_CONN_IDS="seller_a,seller_b" on the scheduler
+#: One sync task per seller connection; set SP_API_CONN_IDS="seller_a,seller_b" on the scheduler
 #: and dag-processor to add sellers.
-CONN_IDS = [c.strip() for c in os.environ.get("SP_API_SYNC_CONN_IDS", SP_API_CONN_ID).split(",") if c.strip()]
+CONN_IDS = seller_conn_ids()
 #: A sweep stops after this long (it is scheduled every 15 minutes) and the next one continues.
 SWEEP_TIME_BUDGET_MINUTES = 13
 #: Rate-limit waits up to this many seconds are waited out in the worker; longer ones defer the task.

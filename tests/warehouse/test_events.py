@@ -1,55 +1,160 @@
-"""Event-path tables: inbox dedupe, quarantine, FBA shipment status, sync runs (both backends)."""
+"""Event-path tables: land and apply in one transaction, the enrichment queue, quarantine, FBA status,
+sync runs (both backends)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
-from selling_partner.warehouse import FbaShipmentStatusRow, InboxRow, QuarantineRow, SyncRunRecord
+from selling_partner.warehouse import (
+    EnrichmentOutcome,
+    FbaShipmentStatusRow,
+    InboxRow,
+    NotificationToApply,
+    OrderQuarantineRow,
+    QuarantineRow,
+    SyncRunRecord,
+)
 
-from tests.warehouse.factories import at
+from tests.warehouse.factories import at, order, summary
 
 pytestmark = pytest.mark.integration
 
 
-def _inbox(nid: str, minute: int = 0) -> InboxRow:
+def _inbox(nid: str, minute: int = 0, order_id: str = "111-0000001-0000001") -> InboxRow:
     return InboxRow(
         notification_id=nid,
         notification_type="ORDER_CHANGE",
         payload=json.dumps({"NotificationMetadata": {"NotificationId": nid}}),
         received_at=at(minute + 1),
-        order_id="111-0000001-0000001",
+        order_id=order_id,
+        seller_id="A1SANDBOXSELLERNA",
         event_time=at(minute),
         message_id=f"msg-{nid}-{minute}",
+        conn_id="sp_api_default",
+        publish_time=at(minute) + timedelta(seconds=2),
     )
 
 
-def test_inbox_dedupes_on_notification_id(warehouse):
-    res = warehouse.land_notifications([_inbox("n1"), _inbox("n2", 5), _inbox("n1", 9)])
-    assert (res.new, res.duplicate) == (2, 1)
-    res = warehouse.land_notifications([_inbox("n2", 7), _inbox("n3", 3)])
-    assert (res.new, res.duplicate) == (1, 1)
+def _change(nid: str, minute: int, status: str, order_id: str = "111-0000001-0000001") -> NotificationToApply:
+    return NotificationToApply(
+        _inbox(nid, minute, order_id),
+        summary=summary(order_id, status=status, updated=at(minute)),
+        enrich=True,
+    )
+
+
+def test_inbox_dedupes_on_notification_id_and_applies_each_once(warehouse):
+    res = warehouse.apply_notifications(
+        [_change("n1", 0, "UNSHIPPED"), _change("n2", 5, "SHIPPED"), _change("n1", 9, "CANCELLED")],
+        now=at(20),
+    )
+    assert (res.new, res.duplicate, res.new_ids) == (2, 1, ("n1", "n2"))
+    assert (res.orders_written, res.history_rows, res.enqueued) == (1, 2, 1)
+    # n1's second copy (a redelivery with another body) was not applied: no CANCELLED anywhere
+    assert [(r["order_status"], r["last_updated_time"]) for r in warehouse.fetch_orders()] == [
+        ("SHIPPED", at(5))
+    ]
+    res = warehouse.apply_notifications([_change("n2", 7, "CANCELLED"), _change("n3", 3, "UNSHIPPED")])
+    assert (res.new, res.duplicate, res.orders_written) == (1, 1, 0)  # n3 is older than what is stored
     rows = warehouse.fetch_inbox()
     assert [(r["notification_id"], r["event_time"]) for r in rows] == [
         ("n1", at(0)),
         ("n2", at(5)),
         ("n3", at(3)),
     ]
-    assert rows[0]["message_id"] == "msg-n1-0"  # the first landing is kept
-    assert warehouse.land_notifications([]) == type(res)(0, 0)
+    assert rows[0]["message_id"] == "msg-n1-0" and rows[0]["processed_at"] == at(20)  # the first landing
+    assert rows[0]["conn_id"] == "sp_api_default" and rows[0]["publish_time"] == at(0) + timedelta(seconds=2)
+    history = {(r["order_status"], r["last_updated_time"]) for r in warehouse.fetch_status_history()}
+    assert history == {
+        ("UNSHIPPED", at(0)),
+        ("SHIPPED", at(5)),
+        ("UNSHIPPED", at(3)),
+    }  # every observed status
+    assert warehouse.apply_notifications([]).new == 0
 
 
-def test_pending_and_processed(warehouse):
-    warehouse.land_notifications([_inbox("n1", 5), _inbox("n2", 1), _inbox("n3", 3)])
-    assert [r["notification_id"] for r in warehouse.fetch_pending_notifications()] == ["n2", "n3", "n1"]
-    assert [r["notification_id"] for r in warehouse.fetch_pending_notifications(limit=1)] == ["n2"]
-    assert warehouse.mark_notifications_processed(["n2", "n3", "n2"], at(10)) == 2
-    assert warehouse.mark_notifications_processed(["n2"], at(11)) == 0  # idempotent, keeps first time
-    assert [r["notification_id"] for r in warehouse.fetch_pending_notifications()] == ["n1"]
-    assert warehouse.fetch_inbox({"notification_id": "n2"})[0]["processed_at"] == at(10)
-    # A processed notification redelivered by SQS is still a duplicate.
-    assert warehouse.land_notifications([_inbox("n2", 1)]).duplicate == 1
+def test_apply_is_one_transaction(warehouse):
+    """A batch that fails half way (a bad price in a summary) leaves no trace: nothing landed, so a
+    redelivery applies it all."""
+    bad = summary(status="UNSHIPPED", updated=at(1)).replace(order_total="twelve")
+    with pytest.raises(ValueError, match="decimal"):
+        warehouse.apply_notifications(
+            [_change("n1", 0, "PENDING"), NotificationToApply(_inbox("n2", 1), summary=bad, enrich=True)],
+            [QuarantineRow(raw_body="not json", reason="invalid JSON", received_at=at(0))],
+        )
+    assert warehouse.fetch_inbox() == warehouse.fetch_orders() == warehouse.fetch_quarantine() == []
+    assert warehouse.enrichment_backlog() == {}
+
+
+def test_enrichment_queue_claims_skips_and_settles(warehouse):
+    a, b, c = "111-0000001-0000001", "111-0000002-0000002", "111-0000003-0000003"
+    warehouse.apply_notifications(
+        [_change("n1", 3, "UNSHIPPED", a), _change("n2", 1, "UNSHIPPED", b), _change("n3", 2, "SHIPPED", c),
+         _change("n4", 4, "SHIPPED", a)],
+        now=at(10),
+    )  # fmt: skip
+    assert warehouse.enrichment_backlog() == {"sp_api_default": (3, at(10))}
+    # c's details are already complete and as new as its event (a sweep loaded it): it leaves unfetched
+    warehouse.upsert_orders([order(c, status="SHIPPED", updated=at(2))])
+    claims, skipped = warehouse.claim_enrichment(
+        "sp_api_default", worker="w1", limit=10, lease_seconds=60, now=at(11)
+    )
+    assert skipped == 1 and [(x.order_id, x.newest_event_time) for x in claims] == [(b, at(1)), (a, at(4))]
+    # an overlapping run claims nothing while the lease holds, and can after it ran out
+    assert (
+        warehouse.claim_enrichment("sp_api_default", worker="w2", limit=10, lease_seconds=60, now=at(11))[0]
+        == []
+    )
+    # a newer event for a arrives while w1 fetches it
+    warehouse.apply_notifications([_change("n5", 6, "SHIPPED", a)], now=at(11.5))
+    result = warehouse.finish_enrichment(
+        worker="w1",
+        orders=[order(a, status="SHIPPED", updated=at(4)), order(b, status="UNSHIPPED", updated=at(1))],
+        outcomes=[EnrichmentOutcome(a, version=at(4)), EnrichmentOutcome(b, version=at(1))],
+        now=at(12),
+    )
+    assert (result.done, result.newer_event, result.retry, result.quarantined) == (1, 1, 0, 0)
+    (left,) = warehouse.claim_enrichment(
+        "sp_api_default", worker="w2", limit=10, lease_seconds=60, now=at(13)
+    )[0]
+    assert (left.order_id, left.newest_event_time) == (a, at(6))
+    # a failure waits for retry_at and counts the attempt; a permanent one goes to the quarantine
+    warehouse.finish_enrichment(
+        worker="w2",
+        orders=[],
+        outcomes=[EnrichmentOutcome(a, error="SpApiNotFound: 404", retry_at=at(20))],
+        now=at(14),
+    )
+    assert (
+        warehouse.claim_enrichment("sp_api_default", worker="w3", limit=10, lease_seconds=60, now=at(15))[0]
+        == []
+    )
+    (again,) = warehouse.claim_enrichment(
+        "sp_api_default", worker="w3", limit=10, lease_seconds=60, now=at(21)
+    )[0]
+    assert again.attempts == 1
+    gone = OrderQuarantineRow(a, "enrich", "{}", "getOrder answered 404 after 2 attempts", at(22))
+    result = warehouse.finish_enrichment(
+        worker="w3", orders=[], outcomes=[EnrichmentOutcome(a, error="404", quarantine=gone)], now=at(22)
+    )
+    assert result.quarantined == 1 and warehouse.enrichment_backlog() == {}
+    (q,) = warehouse.fetch_order_quarantine()
+    assert (q["order_id"], q["source"], q["reason"]) == (
+        a,
+        "enrich",
+        "getOrder answered 404 after 2 attempts",
+    )
+    # a stale claim (the lease ran out, another worker took over) settles nothing
+    warehouse.apply_notifications([_change("n6", 30, "CANCELLED", b)], now=at(31))
+    warehouse.claim_enrichment("sp_api_default", worker="old", limit=10, lease_seconds=1, now=at(32))
+    warehouse.claim_enrichment("sp_api_default", worker="new", limit=10, lease_seconds=60, now=at(33))
+    stale = warehouse.finish_enrichment(
+        worker="old", orders=[], outcomes=[EnrichmentOutcome(b, version=at(30))]
+    )
+    assert stale.done == 0 and warehouse.enrichment_backlog()["sp_api_default"][0] == 1
 
 
 def test_quarantine_keeps_each_body_once(warehouse):

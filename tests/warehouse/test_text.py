@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 from selling_partner.orders.canonical import CanonicalBuyer
-from selling_partner.warehouse import InboxRow, OrderQuarantineRow, SyncRunRecord
+from selling_partner.warehouse import InboxRow, NotificationToApply, OrderQuarantineRow, SyncRunRecord
 
 from tests.warehouse.factories import at, item, order, package
 
@@ -138,7 +138,9 @@ def test_other_writers_apply_the_same_rule(warehouse):
         {"title": text}, ensure_ascii=False
     )  # a literal NUL in a body, as a broken producer sends
     payload = payload.replace("\\u0000", "\x00")
-    warehouse.land_notifications([InboxRow("n1", "ORDER_CHANGE", payload, at(1), order_id=OID)])
+    warehouse.apply_notifications(
+        [NotificationToApply(InboxRow("n1", "ORDER_CHANGE", payload, at(1), order_id=OID))]
+    )
     assert warehouse.fetch_inbox()[0]["payload"] == json.dumps(
         {"title": "xy 👩‍👩‍👧 \ufffd"}, ensure_ascii=False
     )

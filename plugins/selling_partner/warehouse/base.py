@@ -30,9 +30,13 @@ from selling_partner.orders.canonical import CanonicalOrder
 
 from . import schema as s
 from .records import (
+    ApplyResult,
+    EnrichmentClaim,
+    EnrichmentOutcome,
+    EnrichmentResult,
     FbaShipmentStatusRow,
     InboxRow,
-    LandResult,
+    NotificationToApply,
     OrderQuarantineRow,
     QuarantineRow,
     SyncRunRecord,
@@ -41,6 +45,7 @@ from .records import (
 from .rows import (
     TsEncoder,
     build_order_batch,
+    enrichment_rows,
     fba_rows,
     inbox_rows,
     order_quarantine_rows,
@@ -48,6 +53,7 @@ from .rows import (
     quarantine_rows,
     sync_run_row,
 )
+from .text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +138,57 @@ BUYERS_UPSERT_SQL = (
     f"{_insert_from_stage(s.BUYERS_TABLE)} DO UPDATE SET {_set_all(s.BUYERS_TABLE)} "
     f"WHERE excluded.order_last_updated_time >= {s.BUYERS}.order_last_updated_time"
 )
-INBOX_INSERT_SQL = f"{_insert_from_stage(s.INBOX_TABLE)} DO NOTHING"
+INBOX_INSERT_RETURNING_SQL = f"{_insert_from_stage(s.INBOX_TABLE)} DO NOTHING RETURNING notification_id"
 QUARANTINE_INSERT_SQL = f"{_insert_from_stage(s.QUARANTINE_TABLE)} DO NOTHING"
 FBA_UPSERT_SQL = (
     f"{_insert_from_stage(s.FBA_SHIPMENTS_TABLE)} DO UPDATE SET {_set_all(s.FBA_SHIPMENTS_TABLE)} "
     f"WHERE excluded.event_time >= {s.FBA_SHIPMENTS}.event_time"
 )
+
+
+def _enqueue_sql() -> str:
+    """Queue an order (or move it to a newer event: fetch it again soon); claims and attempts stay."""
+    q = s.ENRICHMENT_QUEUE
+    newer = f"excluded.newest_event_time > {q}.newest_event_time"
+    return (
+        f"{_insert_from_stage(s.ENRICHMENT_QUEUE_TABLE)} DO UPDATE SET "
+        f"newest_event_time = CASE WHEN {newer} THEN excluded.newest_event_time "
+        f"ELSE {q}.newest_event_time END, "
+        f"next_attempt_at = CASE WHEN {newer} THEN NULL ELSE {q}.next_attempt_at END, "
+        "queued_at = excluded.queued_at, conn_id = excluded.conn_id, seller_id = excluded.seller_id "
+        f"WHERE {newer}"
+    )
+
+
+ENQUEUE_SQL = _enqueue_sql()
+_Q = s.ENRICHMENT_QUEUE
+_UNCLAIMED = "(claimed_until IS NULL OR claimed_until < {ph})"
+#: An unclaimed queued order whose stored details are already at least as new as its newest event.
+ENRICH_SKIP_FRESH_SQL = (
+    f"DELETE FROM {_Q} WHERE conn_id = {{ph}} AND {_UNCLAIMED} AND EXISTS (SELECT 1 FROM {s.ORDERS} o "
+    f"WHERE o.order_id = {_Q}.order_id AND o.is_complete "
+    f"AND o.details_updated_time >= {_Q}.newest_event_time)"
+)
+#: Claim (worker, lease end, conn_id, now, now, limit) the oldest claimable orders; ``{lock}`` is where
+#: PostgreSQL adds FOR UPDATE SKIP LOCKED.
+ENRICH_CLAIM_SQL = (
+    f"UPDATE {_Q} SET claimed_by = {{ph}}, claimed_until = {{ph}} WHERE order_id IN ("
+    f"SELECT order_id FROM {_Q} WHERE conn_id = {{ph}} AND {_UNCLAIMED} "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= {ph}) "
+    "ORDER BY newest_event_time, order_id LIMIT {ph}{lock}) "
+    "RETURNING order_id, conn_id, newest_event_time, attempts, first_queued_at"
+)
+ENRICH_DONE_SQL = (
+    f"DELETE FROM {_Q} WHERE order_id = {{ph}} AND claimed_by = {{ph}} AND newest_event_time <= {{ph}}"
+)
+ENRICH_RELEASE_SQL = (
+    f"UPDATE {_Q} SET claimed_by = NULL, claimed_until = NULL WHERE order_id = {{ph}} AND claimed_by = {{ph}}"
+)
+ENRICH_RETRY_SQL = (
+    f"UPDATE {_Q} SET attempts = attempts + 1, last_error = {{ph}}, next_attempt_at = {{ph}}, "
+    "claimed_by = NULL, claimed_until = NULL WHERE order_id = {ph} AND claimed_by = {ph}"
+)
+ENRICH_DELETE_SQL = f"DELETE FROM {_Q} WHERE order_id = {{ph}} AND claimed_by = {{ph}}"
 
 
 def _order_quarantine_upsert_sql() -> str:
@@ -345,52 +396,56 @@ class Warehouse(ABC):
 
     def upsert_orders(self, orders: Sequence[CanonicalOrder]) -> UpsertResult:
         """Load a batch of canonical orders in one transaction (idempotent, monotonic; see ``rows``)."""
+        with self._transaction() as cur:
+            return self._upsert_orders(cur, orders)
+
+    def _upsert_orders(self, cur: Any, orders: Sequence[CanonicalOrder]) -> UpsertResult:
+        """``upsert_orders`` inside the caller's transaction."""
         batch = build_order_batch(orders, ts=self._ts, money=self._encode_money)
         if not batch.orders:
             return UpsertResult(0, 0, 0, 0, 0)
-        with self._transaction() as cur:
-            self._stage(cur, s.ORDERS_TABLE, batch.orders)
-            orders_written, new_ids = self._upsert_staged_orders(cur)
-            direct: dict[s.Table, int] | None = None
-            if new_ids:
-                direct = self._insert_new_children(
-                    cur,
-                    {
-                        s.ITEMS_TABLE: batch.iter_items(new_ids.__contains__),
-                        s.PACKAGES_TABLE: batch.iter_packages(new_ids.__contains__),
-                        s.STATUS_HISTORY_TABLE: [r for r in batch.history if r[0] in new_ids],
-                    },
-                )
-            if direct is None:
-                direct, new_ids = {}, frozenset()
-            old: Callable[[str], bool] | None = (lambda oid: oid not in new_ids) if new_ids else None
-            items_written = packages_written = 0
-            if len(new_ids) < len(batch.orders):  # some orders existed: replace their children if accepted
-                self._stage(cur, s.ITEMS_TABLE, batch.iter_items(old))
-                self._stage(cur, s.PACKAGES_TABLE, batch.iter_packages(old))
-                self._stage(cur, s.ACCEPTED_TABLE, [])
-                cur.execute(ACCEPTED_INSERT_SQL)
-                if new_ids:  # their children are already in place; the delete must not see them
-                    self._forget_accepted(cur, new_ids)
-                cur.execute(ITEMS_DELETE_SQL)
-                cur.execute(ITEMS_UPSERT_SQL)
-                items_written = cur.rowcount
-                cur.execute(PACKAGES_DELETE_SQL)
-                cur.execute(PACKAGES_UPSERT_SQL)
-                packages_written = cur.rowcount
-            history = [r for r in batch.history if r[0] not in new_ids] if new_ids else batch.history
-            history_rows = 0
-            if history:
-                self._stage(cur, s.STATUS_HISTORY_TABLE, history)
-                cur.execute(HISTORY_INSERT_SQL)
-                history_rows = cur.rowcount
-            buyers_written = 0
-            if batch.buyers:
-                self._stage(cur, s.BUYERS_TABLE, batch.buyers)
-                cur.execute(BUYERS_UPSERT_SQL)
-                buyers_written = cur.rowcount
-            cur.execute(QUARANTINE_RESOLVE_SQL.format(ph=self.placeholder), (batch.loaded_at,))
-            quarantine_resolved = max(cur.rowcount, 0)
+        self._stage(cur, s.ORDERS_TABLE, batch.orders)
+        orders_written, new_ids = self._upsert_staged_orders(cur)
+        direct: dict[s.Table, int] | None = None
+        if new_ids:
+            direct = self._insert_new_children(
+                cur,
+                {
+                    s.ITEMS_TABLE: batch.iter_items(new_ids.__contains__),
+                    s.PACKAGES_TABLE: batch.iter_packages(new_ids.__contains__),
+                    s.STATUS_HISTORY_TABLE: [r for r in batch.history if r[0] in new_ids],
+                },
+            )
+        if direct is None:
+            direct, new_ids = {}, frozenset()
+        old: Callable[[str], bool] | None = (lambda oid: oid not in new_ids) if new_ids else None
+        items_written = packages_written = 0
+        if len(new_ids) < len(batch.orders):  # some orders existed: replace their children if accepted
+            self._stage(cur, s.ITEMS_TABLE, batch.iter_items(old))
+            self._stage(cur, s.PACKAGES_TABLE, batch.iter_packages(old))
+            self._stage(cur, s.ACCEPTED_TABLE, [])
+            cur.execute(ACCEPTED_INSERT_SQL)
+            if new_ids:  # their children are already in place; the delete must not see them
+                self._forget_accepted(cur, new_ids)
+            cur.execute(ITEMS_DELETE_SQL)
+            cur.execute(ITEMS_UPSERT_SQL)
+            items_written = cur.rowcount
+            cur.execute(PACKAGES_DELETE_SQL)
+            cur.execute(PACKAGES_UPSERT_SQL)
+            packages_written = cur.rowcount
+        history = [r for r in batch.history if r[0] not in new_ids] if new_ids else batch.history
+        history_rows = 0
+        if history:
+            self._stage(cur, s.STATUS_HISTORY_TABLE, history)
+            cur.execute(HISTORY_INSERT_SQL)
+            history_rows = cur.rowcount
+        buyers_written = 0
+        if batch.buyers:
+            self._stage(cur, s.BUYERS_TABLE, batch.buyers)
+            cur.execute(BUYERS_UPSERT_SQL)
+            buyers_written = cur.rowcount
+        cur.execute(QUARANTINE_RESOLVE_SQL.format(ph=self.placeholder), (batch.loaded_at,))
+        quarantine_resolved = max(cur.rowcount, 0)
         result = UpsertResult(
             orders_written=orders_written,
             orders_stale=batch.distinct_orders - orders_written,
@@ -440,49 +495,149 @@ class Warehouse(ABC):
         return deleted
 
     # ----------------------------------------------------------------- event path
-    def land_notifications(self, rows: Sequence[InboxRow]) -> LandResult:
-        """Insert notifications into the inbox, keyed by NotificationId; repeats count as duplicates."""
-        staged = inbox_rows(rows, ts=self._ts)
-        if not staged:
-            return LandResult(0, 0)
-        with self._transaction() as cur:
-            self._stage(cur, s.INBOX_TABLE, staged)
-            cur.execute(INBOX_INSERT_SQL)
-            new = cur.rowcount
-        return LandResult(new=new, duplicate=len(rows) - new)
+    def apply_notifications(
+        self,
+        notifications: Sequence[NotificationToApply],
+        rejected: Sequence[QuarantineRow] = (),
+        *,
+        now: datetime | None = None,
+    ) -> ApplyResult:
+        """Land and apply a batch of notifications in ONE transaction (the event path's steps 1 and 2).
 
-    def mark_notifications_processed(self, notification_ids: Sequence[str], processed_at: datetime) -> int:
-        """Set ``processed_at`` on inbox rows not yet processed; returns rows changed."""
-        if not notification_ids:
-            return 0
+        Every notification is inserted into the inbox keyed by its NotificationId; only the ones that
+        were not there yet are applied: their summaries upserted (newest version wins, history kept,
+        details never wiped), their FBA shipment statuses upserted, their orders queued for enrichment.
+        ``rejected`` bodies go to the quarantine with their reason. A redelivered or duplicated
+        notification therefore changes nothing, and a crash before the commit leaves nothing behind.
+        """
+        now = now or datetime.now(UTC)
+        staged = inbox_rows([n.inbox for n in notifications], ts=self._ts, processed_at=now)
         with self._transaction() as cur:
-            cur.executemany(
-                f"UPDATE {s.INBOX} SET processed_at = {self.placeholder} "
-                f"WHERE notification_id = {self.placeholder} AND processed_at IS NULL",
-                [(self._encode_ts(processed_at), nid) for nid in dict.fromkeys(notification_ids)],
-            )
-            return max(cur.rowcount, 0)
-
-    def fetch_pending_notifications(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Unprocessed inbox rows, oldest event first."""
-        lim = f" LIMIT {int(limit)}" if limit is not None else ""
-        return self._fetch(
-            s.INBOX_TABLE,
-            None,
-            extra_where="processed_at IS NULL",
-            order_by="event_time, notification_id",
-            suffix=lim,
+            new_ids: set[str] = set()
+            if staged:
+                self._stage(cur, s.INBOX_TABLE, staged)
+                cur.execute(INBOX_INSERT_RETURNING_SQL)
+                new_ids = {row[0] for row in cur.fetchall()}
+            fresh = [n for n in notifications if n.inbox.notification_id in new_ids]
+            fresh = list({n.inbox.notification_id: n for n in reversed(fresh)}.values())[::-1]
+            summaries = [n.summary for n in fresh if n.summary is not None]
+            upsert = self._upsert_orders(cur, summaries) if summaries else UpsertResult(0, 0, 0, 0, 0)
+            enqueued = self._enqueue(cur, [n.inbox for n in fresh if n.enrich], now)
+            fba_written = self._upsert_fba(cur, [n.fba for n in fresh if n.fba is not None])
+            quarantined = self._quarantine(cur, rejected)
+        return ApplyResult(
+            new=len(new_ids),
+            duplicate=len(notifications) - len(new_ids),
+            orders_written=upsert.orders_written,
+            history_rows=upsert.history_rows,
+            enqueued=enqueued,
+            fba_written=fba_written,
+            quarantined=quarantined,
+            new_ids=tuple(sorted(new_ids)),
         )
+
+    def _enqueue(self, cur: Any, rows: Sequence[InboxRow], now: datetime) -> int:
+        staged = enrichment_rows(rows, ts=self._ts, queued_at=now)
+        if not staged:
+            return 0
+        self._stage(cur, s.ENRICHMENT_QUEUE_TABLE, staged)
+        cur.execute(ENQUEUE_SQL)
+        return max(cur.rowcount, 0)
 
     def quarantine(self, rows: Sequence[QuarantineRow]) -> int:
         """Keep poison messages with their reason (one row per distinct body); returns rows added."""
+        with self._transaction() as cur:
+            return self._quarantine(cur, rows)
+
+    def _quarantine(self, cur: Any, rows: Sequence[QuarantineRow]) -> int:
         staged = quarantine_rows(rows, ts=self._ts)
         if not staged:
             return 0
+        self._stage(cur, s.QUARANTINE_TABLE, staged)
+        cur.execute(QUARANTINE_INSERT_SQL)
+        return max(cur.rowcount, 0)
+
+    # ----------------------------------------------------------------- enrichment queue
+    def enrichment_backlog(self) -> dict[str, tuple[int, datetime | None]]:
+        """``{conn_id: (orders queued, oldest first_queued_at)}``."""
+        with self._transaction(write=False) as cur:
+            cur.execute(
+                f"SELECT conn_id, COUNT(*), MIN(first_queued_at) FROM {s.ENRICHMENT_QUEUE} GROUP BY conn_id"
+            )
+            return {conn: (int(n), parse_ts(oldest)) for conn, n, oldest in cur.fetchall()}
+
+    def claim_enrichment(
+        self, conn_id: str, *, worker: str, limit: int, lease_seconds: float, now: datetime | None = None
+    ) -> tuple[list[EnrichmentClaim], int]:
+        """Claim up to ``limit`` queued orders of ``conn_id``, oldest event first, for ``lease_seconds``.
+
+        Orders whose stored details are already at least as new as their newest event (a sweep loaded
+        them) leave the queue without a call; returns ``(claims, skipped)``. Claims of two overlapping
+        runs never overlap: an order is claimable only when unclaimed or its lease has run out.
+        """
+        now = now or datetime.now(UTC)
+        ph, t = self.placeholder, self._encode_ts
         with self._transaction() as cur:
-            self._stage(cur, s.QUARANTINE_TABLE, staged)
-            cur.execute(QUARANTINE_INSERT_SQL)
-            return cur.rowcount
+            cur.execute(ENRICH_SKIP_FRESH_SQL.format(ph=ph), (conn_id, t(now)))
+            skipped = max(cur.rowcount, 0)
+            cur.execute(
+                self._claim_sql().format(ph=ph),
+                (worker, t(now + timedelta(seconds=lease_seconds)), conn_id, t(now), t(now), int(limit)),
+            )
+            rows = cur.fetchall()
+        claims = [
+            EnrichmentClaim(order_id, conn, parse_ts(newest), int(attempts), parse_ts(first))  # type: ignore[arg-type]
+            for order_id, conn, newest, attempts, first in rows
+        ]
+        claims.sort(key=lambda c: (c.newest_event_time, c.order_id))
+        return claims, skipped
+
+    def _claim_sql(self) -> str:
+        """The claim statement (``{ph}`` placeholders): backends add row locking where they have it."""
+        return ENRICH_CLAIM_SQL.format(lock="", ph="{ph}")
+
+    def finish_enrichment(
+        self,
+        *,
+        worker: str,
+        orders: Sequence[CanonicalOrder],
+        outcomes: Sequence[EnrichmentOutcome],
+        now: datetime | None = None,
+    ) -> EnrichmentResult:
+        """Load the fetched orders and settle their claims, in one transaction.
+
+        A fetched order leaves the queue unless a newer event arrived while it was fetched (then it is
+        released, to be fetched again) or ``retry_at`` asks to fetch again; a failed one counts an
+        attempt and waits until ``retry_at``; one with ``quarantine`` leaves the queue for
+        ``sp_order_quarantine``. Only claims this ``worker`` still holds are settled.
+        """
+        now = now or datetime.now(UTC)
+        ph, t = self.placeholder, self._encode_ts
+        done = newer = retry = quarantined = 0
+        with self._transaction() as cur:
+            upsert = self._upsert_orders(cur, orders) if orders else None
+            for o in outcomes:
+                if o.quarantine is not None:
+                    cur.execute(ENRICH_DELETE_SQL.format(ph=ph), (o.order_id, worker))
+                    if cur.rowcount > 0:  # still this worker's claim
+                        self._quarantine_orders(cur, [o.quarantine])
+                        quarantined += 1
+                elif o.retry_at is not None or o.error is not None:
+                    cur.execute(
+                        ENRICH_RETRY_SQL.format(ph=ph),
+                        (o.error and one_line(o.error)[:500], t(o.retry_at or now), o.order_id, worker),
+                    )
+                    retry += max(cur.rowcount, 0)
+                else:
+                    cur.execute(ENRICH_DONE_SQL.format(ph=ph), (o.order_id, worker, t(o.version)))
+                    if cur.rowcount > 0:
+                        done += 1
+                        continue
+                    cur.execute(ENRICH_RELEASE_SQL.format(ph=ph), (o.order_id, worker))
+                    newer += max(cur.rowcount, 0)
+        log.info("Warehouse %s: enrichment %d done, %d kept for a newer event, %d to retry, %d quarantined",
+                 self.conn_id, done, newer, retry, quarantined)  # fmt: skip
+        return EnrichmentResult(done, newer, retry, quarantined, upsert)
 
     def quarantine_orders(self, rows: Sequence[OrderQuarantineRow]) -> int:
         """Keep order records that could not be mapped, one row per (order, source); returns rows written.
@@ -491,26 +646,32 @@ class Warehouse(ABC):
         reopens a resolved row (unless it is older than the resolution). ``upsert_orders`` resolves a row
         when it loads a complete version of the order at least as new as the quarantined record.
         """
-        staged = order_quarantine_rows(rows, ts=self._ts)
-        if not staged:
-            return 0
         with self._transaction() as cur:
-            self._stage(cur, s.ORDER_QUARANTINE_TABLE, staged)
-            cur.execute(ORDER_QUARANTINE_UPSERT_SQL)
-            written = cur.rowcount
+            written = self._quarantine_orders(cur, rows)
         log.info("Warehouse %s: %d order records quarantined (%d rows written)", self.conn_id, len(rows),
                  written)  # fmt: skip
         return written
 
+    def _quarantine_orders(self, cur: Any, rows: Sequence[OrderQuarantineRow]) -> int:
+        staged = order_quarantine_rows(rows, ts=self._ts)
+        if not staged:
+            return 0
+        self._stage(cur, s.ORDER_QUARANTINE_TABLE, staged)
+        cur.execute(ORDER_QUARANTINE_UPSERT_SQL)
+        return max(cur.rowcount, 0)
+
     def upsert_fba_shipment_status(self, rows: Sequence[FbaShipmentStatusRow]) -> int:
         """Latest status per (order, shipment), monotonic on ``event_time``; returns rows written."""
+        with self._transaction() as cur:
+            return self._upsert_fba(cur, rows)
+
+    def _upsert_fba(self, cur: Any, rows: Sequence[FbaShipmentStatusRow]) -> int:
         staged = fba_rows(rows, ts=self._ts)
         if not staged:
             return 0
-        with self._transaction() as cur:
-            self._stage(cur, s.FBA_SHIPMENTS_TABLE, staged)
-            cur.execute(FBA_UPSERT_SQL)
-            return cur.rowcount
+        self._stage(cur, s.FBA_SHIPMENTS_TABLE, staged)
+        cur.execute(FBA_UPSERT_SQL)
+        return max(cur.rowcount, 0)
 
     # ----------------------------------------------------------------- reads
     def _fetch(

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import schema as s
-from .base import ORDERS_UPSERT_SQL, Warehouse, _stage_name
+from .base import ENRICH_CLAIM_SQL, ORDERS_UPSERT_SQL, Warehouse, _stage_name
 from .rows import require_aware
 
 #: Logical column type -> PostgreSQL type name for binary COPY.
@@ -178,6 +178,10 @@ class PostgresWarehouse(Warehouse):
             return None
         cur.execute("RELEASE SAVEPOINT sp_new_children")
         return written
+
+    def _claim_sql(self) -> str:
+        """Claims skip rows another transaction is claiming (no waiting, no double claim)."""
+        return ENRICH_CLAIM_SQL.format(lock=" FOR UPDATE SKIP LOCKED", ph="{ph}")
 
     def _forget_accepted(self, cur: Any, order_ids: frozenset[str]) -> None:
         cur.execute(

@@ -8,9 +8,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .text import clean_text, one_line
+
+if TYPE_CHECKING:
+    from selling_partner.orders.canonical import CanonicalOrder
 
 #: ``sp_sync_runs.status`` values: finished, stopped at a budget (time/pages) with work left, the try raised.
 SYNC_RUN_STATUSES = ("success", "partial", "failed")
@@ -118,14 +121,8 @@ class InboxRow:
     seller_id: str | None = None
     event_time: datetime | None = None
     message_id: str | None = None  # the SQS MessageId (diagnostics only; SQS may redeliver)
-
-
-@dataclass(frozen=True, slots=True)
-class LandResult:
-    """Outcome of ``land_notifications``: rows newly landed and rows already in the inbox (or repeated)."""
-
-    new: int
-    duplicate: int
+    conn_id: str | None = None  # the seller connection the notification was routed to
+    publish_time: datetime | None = None  # Amazon's NotificationMetadata.PublishTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,3 +200,66 @@ class OrderQuarantineRow:
     def record_sha256(self) -> str:
         """SHA-256 (hex) of ``record_text`` (the stored text) as UTF-8."""
         return hashlib.sha256(self.record_text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationToApply:
+    """A valid notification and what applying it means: its summary (ORDER_CHANGE), its FBA shipment
+    status, and whether the order is queued for enrichment (getOrder). Applied only if it is new."""
+
+    inbox: InboxRow
+    summary: CanonicalOrder | None = None
+    fba: FbaShipmentStatusRow | None = None
+    enrich: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What ``apply_notifications`` did in its one transaction."""
+
+    new: int  # notifications landed for the first time (and applied)
+    duplicate: int  # already in the inbox (or repeated in the batch): nothing applied again
+    orders_written: int
+    history_rows: int
+    enqueued: int  # queue rows inserted or moved to a newer event
+    fba_written: int
+    quarantined: int  # distinct poison bodies kept (a redelivered one is kept once)
+    new_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichmentClaim:
+    """An order claimed from the enrichment queue by one worker until ``claimed_until``."""
+
+    order_id: str
+    conn_id: str
+    newest_event_time: datetime
+    attempts: int
+    first_queued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichmentOutcome:
+    """What became of one claimed order.
+
+    ``version`` set: fetched, its ``lastUpdatedTime`` (done unless a newer event arrived meanwhile, or
+    ``retry_at`` asks to fetch again: Amazon served an older version than the event). ``error`` set: the
+    fetch failed; retried at ``retry_at``, or given up when ``quarantine`` carries the record/reason.
+    """
+
+    order_id: str
+    version: datetime | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    quarantine: OrderQuarantineRow | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichmentResult:
+    """What ``finish_enrichment`` did: orders done, kept for a newer event, to retry, given up."""
+
+    done: int
+    newer_event: int
+    retry: int
+    quarantined: int
+    upsert: UpsertResult | None = None

@@ -406,8 +406,10 @@ def sync_run_row(
     )
 
 
-def inbox_rows(rows: Sequence[InboxRow], *, ts: TsEncoder) -> list[tuple[Any, ...]]:
-    """Inbox rows, first occurrence of each NotificationId only."""
+def inbox_rows(
+    rows: Sequence[InboxRow], *, ts: TsEncoder, processed_at: datetime | None = None
+) -> list[tuple[Any, ...]]:
+    """Inbox rows, first occurrence of each NotificationId only (``processed_at``: applied then)."""
     out: dict[str, tuple[Any, ...]] = {}
     for r in rows:
         if not r.notification_id:
@@ -424,10 +426,31 @@ def inbox_rows(rows: Sequence[InboxRow], *, ts: TsEncoder) -> list[tuple[Any, ..
                 t(r.message_id),
                 t(r.payload),
                 ts(r.received_at),
-                None,
+                ts(processed_at),
+                t(r.conn_id),
+                ts(r.publish_time),
             ),
         )
     return list(out.values())
+
+
+def enrichment_rows(rows: Sequence[InboxRow], *, ts: TsEncoder, queued_at: datetime) -> list[tuple[Any, ...]]:
+    """``sp_enrichment_queue`` rows, one per order with its newest event, in key order."""
+    newest: dict[str, InboxRow] = {}
+    for r in rows:
+        if not r.order_id or r.event_time is None or not r.conn_id:
+            raise ValueError(
+                f"notification {r.notification_id}: an order to enrich needs order, time and connection"
+            )
+        prev = newest.get(r.order_id)
+        if prev is None or require_aware(r.event_time) > require_aware(prev.event_time):  # type: ignore[operator]
+            newest[r.order_id] = r
+    now = ts(queued_at)
+    t = clean_text
+    return [
+        (t(oid), t(r.conn_id), t(r.seller_id), ts(r.event_time), now, now, 0, None, None, None, None)
+        for oid, r in sorted(newest.items())
+    ]
 
 
 def quarantine_rows(rows: Sequence[QuarantineRow], *, ts: TsEncoder) -> list[tuple[Any, ...]]:

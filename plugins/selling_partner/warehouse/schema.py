@@ -66,6 +66,7 @@ QUARANTINE = "sp_notification_quarantine"
 FBA_SHIPMENTS = "sp_fba_shipment_status"
 ORDER_QUARANTINE = "sp_order_quarantine"
 SCHEMA_STATE = "sp_schema_state"
+ENRICHMENT_QUEUE = "sp_enrichment_queue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,21 +272,41 @@ SYNC_RUNS_TABLE = Table(
     SYNC_RUNS, SYNC_RUNS_V1_COLUMNS + SYNC_RUNS_V3_COLUMNS, ("run_id",), (("window_end",),)
 )
 
-INBOX_TABLE = Table(
-    INBOX,
+INBOX_V2_COLUMNS = _cols(
+    ("notification_id", "text", False),
+    ("notification_type", "text", False),
+    ("order_id", "text"),
+    ("seller_id", "text"),
+    ("event_time", "ts"),
+    ("message_id", "text"),
+    ("payload", "text", False),
+    ("received_at", "ts", False),
+    ("processed_at", "ts"),
+)
+#: v4: the seller connection the notification was routed to, and Amazon's PublishTime (freshness).
+INBOX_V4_COLUMNS = _cols(("conn_id", "text"), ("publish_time", "ts"))
+INBOX_INDEXES: tuple[tuple[str, ...], ...] = (("processed_at", "event_time"), ("order_id",))
+INBOX_TABLE = Table(INBOX, INBOX_V2_COLUMNS + INBOX_V4_COLUMNS, ("notification_id",), INBOX_INDEXES)
+
+#: Orders the event path has seen change and whose details (getOrder) are still to be fetched: one row
+#: per order however many notifications it had; ``newest_event_time`` is the newest change seen.
+ENRICHMENT_QUEUE_TABLE = Table(
+    ENRICHMENT_QUEUE,
     _cols(
-        ("notification_id", "text", False),
-        ("notification_type", "text", False),
-        ("order_id", "text"),
+        ("order_id", "text", False),
+        ("conn_id", "text", False),
         ("seller_id", "text"),
-        ("event_time", "ts"),
-        ("message_id", "text"),
-        ("payload", "text", False),
-        ("received_at", "ts", False),
-        ("processed_at", "ts"),
+        ("newest_event_time", "ts", False),
+        ("first_queued_at", "ts", False),
+        ("queued_at", "ts", False),
+        ("attempts", "int", False, "0"),
+        ("last_error", "text"),
+        ("next_attempt_at", "ts"),
+        ("claimed_by", "text"),
+        ("claimed_until", "ts"),
     ),
-    ("notification_id",),
-    (("processed_at", "event_time"), ("order_id",)),
+    ("order_id",),
+    (("conn_id", "newest_event_time"),),
 )
 
 QUARANTINE_TABLE = Table(
@@ -368,6 +389,7 @@ ALL_TABLES: dict[str, Table] = {
         QUARANTINE_TABLE,
         FBA_SHIPMENTS_TABLE,
         ORDER_QUARANTINE_TABLE,
+        ENRICHMENT_QUEUE_TABLE,
     )
 }
 
@@ -431,7 +453,8 @@ def _v1(dialect: Dialect) -> list[str]:
 
 def _v2(dialect: Dialect) -> list[str]:
     out: list[str] = []
-    for table in (INBOX_TABLE, QUARANTINE_TABLE, FBA_SHIPMENTS_TABLE):
+    inbox_v2 = Table(INBOX, INBOX_V2_COLUMNS, ("notification_id",), INBOX_INDEXES)
+    for table in (inbox_v2, QUARANTINE_TABLE, FBA_SHIPMENTS_TABLE):
         out += table_statements(table, dialect)
     return out
 
@@ -444,11 +467,18 @@ def _v3(dialect: Dialect) -> list[str]:
     return out
 
 
+def _v4(dialect: Dialect) -> list[str]:
+    out = table_statements(ENRICHMENT_QUEUE_TABLE, dialect)
+    out += [add_column_sql(INBOX_TABLE, c, dialect) for c in INBOX_V4_COLUMNS]
+    return out
+
+
 #: Ordered, append-only. A released migration is never edited: add a new one instead.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "orders, items, packages, status history, buyer PII, sync runs", _v1),
     Migration(2, "event path: notification inbox, quarantine, FBA shipment status", _v2),
     Migration(3, "order quarantine, schema state (view checksums), sync-run tries/deferrals/retries", _v3),
+    Migration(4, "event path: enrichment queue; inbox routing connection and publish time", _v4),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
