@@ -43,8 +43,7 @@ from airflow.sdk import DAG, Param
 from selling_partner.operators.orders_sync import ORDERS_ASSET, SpApiOrdersSyncOperator
 from selling_partner.settings import seller_conn_ids
 
-#: Default connections (override per run in the trigger form).
-SP_API_CONN_ID = "sp_api_default"
+#: The default warehouse connection (override per run in the trigger form).
 WAREHOUSE_CONN_ID = "warehouse_default"
 #: One sync task per seller connection; set SP_API_CONN_IDS="seller_a,seller_b" on the scheduler
 #: and dag-processor to add sellers.

@@ -11,7 +11,7 @@
    by field (``tests/oracle.py``: an independent mapping of Amazon's raw orders, no product code);
 5. stops the sandbox. Exits 1 on a mismatch.
 
-Options: ``python -m demo --orders 2000 --days 30 --time-scale 60 [--api-version v0] [--keep]``.
+Options: ``python -m demo --orders 2000 --days 30 --time-scale 60 [--seed 7] [--api-version v0]``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """SP-API regions: default endpoints and the marketplaces each region serves.
 
-Source: developer-docs.amazon.com/sp-api/docs/sp-api-endpoints and .../marketplace-ids
-(see /work/shared/spapi-facts.md section 5).
+Source: developer-docs.amazon.com/sp-api/docs/sp-api-endpoints and .../marketplace-ids.
 """
 
 from __future__ import annotations

@@ -48,17 +48,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from selling_partner import validation
 
 CHECKPOINT_VERSION = 1
-Mode = Literal["sweep", "backfill"]
 MODES: tuple[str, ...] = ("sweep", "backfill")
 
-DEFAULT_LOOKBACK = timedelta(minutes=5)
 DEFAULT_EPSILON = timedelta(seconds=1)
-DEFAULT_WINDOW = timedelta(days=7)
 DEFAULT_SWEEP_START = timedelta(days=1)
 #: Windows shorter than this are not worth a call (the sweep is already at the horizon).
 MIN_WINDOW = timedelta(seconds=1)

@@ -27,16 +27,6 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS_SCOPE = "sellingpartnerapi::notifications"
 #: Refresh a cached token this many seconds before it expires (Amazon's own clients use 60 s).
 REFRESH_MARGIN = 60.0
-#: LWA errors that mean the credentials themselves are wrong (never retried).
-CREDENTIAL_ERRORS = {
-    "invalid_grant",
-    "invalid_client",
-    "unauthorized_client",
-    "access_denied",
-    "invalid_scope",
-}
-
-
 def mask(secret: str | None, name: str | None = None) -> None:
     """Register ``secret`` with Airflow's secret masker (no-op outside Airflow or for empty values)."""
     if not secret:

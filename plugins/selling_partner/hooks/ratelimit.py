@@ -40,7 +40,8 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-#: Amazon's default usage plans (rate per second, burst). Source: the models / D-RL (DESIGN.md).
+#: Amazon's default usage plans (rate per second, burst): the models and
+#: developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits.
 DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
     # Orders v2026-01-01
     "searchOrders": (0.0056, 20),
