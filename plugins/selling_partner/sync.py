@@ -94,10 +94,6 @@ def parse_marketplace_ids(value: str | Iterable[str] | None) -> list[str] | None
 
     Returns sorted unique ids, or ``None`` when empty (then the connection's ids apply).
     """
-    if isinstance(value, str):
-        value = value.strip().strip("[]").replace('"', "").replace("'", "")
-        if value.lower() in {"none", "null"}:
-            return None
     ids = sorted(set(validation.parse_marketplace_ids(value)))
     for mid in ids:
         if not validation.MARKETPLACE_ID_RE.fullmatch(mid):

@@ -60,17 +60,27 @@ def parse_bool(value: Any, *, name: str) -> bool:
     raise ValidationError(f"{name} must be a boolean, got {value!r}")
 
 
-def parse_marketplace_ids(value: object) -> list[str]:
-    """Accept a list/tuple or a comma/space separated string (UI form) and return a clean list."""
-    if value is None or value == "":
+def parse_names(value: object, *, name: str = "value") -> list[str]:
+    """The one parser of name lists from extras, Params and rendered templates: a list/tuple, a
+    rendered list (``"['A', 'B']"``, ``'["A"]'``) or a comma/space separated string; ``None``, empty
+    or ``"None"`` -> ``[]``."""
+    if value is None:
         return []
     if isinstance(value, str):
-        items = [part.strip() for part in re.split(r"[,\s]+", value)]
+        text = value.strip().strip("[]").replace('"', " ").replace("'", " ")
+        if text.strip().lower() in {"", "none", "null"}:
+            return []
+        items = [part.strip() for part in re.split(r"[,\s]+", text)]
     elif isinstance(value, Iterable):
         items = [str(part).strip() for part in value]
     else:
-        raise ValidationError(f"marketplace_ids must be a list or a comma separated string, got {value!r}")
+        raise ValidationError(f"{name} must be a list or a comma separated string, got {value!r}")
     return [item for item in items if item]
+
+
+def parse_marketplace_ids(value: object) -> list[str]:
+    """Marketplace ids as :func:`parse_names` reads them."""
+    return parse_names(value, name="marketplace_ids")
 
 
 def validate_marketplace_ids(

@@ -30,6 +30,7 @@ from selling_partner.notifications.parsing import (
     Rejected,
     parse_message,
 )
+from selling_partner.validation import parse_names
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,14 +45,6 @@ ENRICHMENT_QUEUE_ASSET = Asset(
 SQS_BATCH = 10
 #: Messages per warehouse transaction while draining.
 APPLY_BATCH = 500
-
-
-def _csv_list(value: str | Sequence[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.strip().strip("[]").replace('"', "").replace("'", "").split(",")
-    return [str(v).strip() for v in value if str(v).strip()]
 
 
 def to_apply(n: Notification, received_at: datetime) -> NotificationToApply:
@@ -149,7 +142,7 @@ class SpApiLandNotificationsOperator(BaseOperator):
         from selling_partner.hooks.sp_api import SellingPartnerHook
 
         out: dict[str, str] = {}
-        for conn_id in _csv_list(self.sp_api_conn_ids):
+        for conn_id in parse_names(self.sp_api_conn_ids, name="sp_api_conn_ids"):
             seller_id = SellingPartnerHook(conn_id).config.seller_id
             if seller_id in out and out[seller_id] != conn_id:
                 raise ValueError(

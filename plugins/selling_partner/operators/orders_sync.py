@@ -21,7 +21,7 @@ from selling_partner.checkpoint import CheckpointStore, VariableCheckpointStore
 from selling_partner.hooks.orders import OrderPage, SellingPartnerOrdersHook
 from selling_partner.operators.base import SellingPartnerBaseOperator
 from selling_partner.pacing import Pace
-from selling_partner.validation import parse_bool
+from selling_partner.validation import parse_bool, parse_names
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -139,7 +139,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
     # ------------------------------------------------------------------ entry points
 
     def execute(self, context: Context) -> dict[str, Any]:
-        selected = _as_list(self.selected_conn_ids)
+        selected = parse_names(self.selected_conn_ids, name="sp_api_conn_ids") or None
         if selected is not None and self.sp_api_conn_id not in selected:
             from airflow.sdk.exceptions import AirflowSkipException
 
@@ -633,16 +633,6 @@ def _refuse_airflow_backfill(context: Context) -> None:
         "one run instead: Trigger DAG w/ config, mode = backfill, start_date and end_date of the range "
         "(windows of window_days, one page per 100 orders). Nothing was changed."
     )
-
-
-def _as_list(value: str | list[str] | None) -> list[str] | None:
-    """``None``/empty -> ``None``; a list, JSON-ish list or comma-separated string -> list of names."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [p.strip().strip("\"'") for p in value.strip().strip("[]").split(",")]
-    items = [str(v).strip() for v in value if str(v).strip()]
-    return items or None
 
 
 def _run_id(context: Context | None) -> str | None:
