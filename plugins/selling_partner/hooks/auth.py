@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS_SCOPE = "sellingpartnerapi::notifications"
 #: Refresh a cached token this many seconds before it expires (Amazon's own clients use 60 s).
 REFRESH_MARGIN = 60.0
+
+
 def mask(secret: str | None, name: str | None = None) -> None:
     """Register ``secret`` with Airflow's secret masker (no-op outside Airflow or for empty values)."""
     if not secret:
