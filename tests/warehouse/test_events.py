@@ -245,6 +245,7 @@ def test_sync_run_is_recorded_once_per_key(warehouse):
         "deferred_seconds": 360.0,
         "retries": 3,
         "quarantined": 1,
+        "missed_by_events": 0,
     }
     assert got["recorded_at"].tzinfo is not None
     # A second try of the same task gets its own row (the derived key includes the try number).

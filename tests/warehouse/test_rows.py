@@ -215,6 +215,7 @@ def test_sync_run_row_has_every_column():
         "deferred_seconds": 30.0,
         "retries": 4,
         "quarantined": 1,
+        "missed_by_events": 0,
     }
 
 

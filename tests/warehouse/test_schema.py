@@ -127,6 +127,7 @@ def test_upgrade_from_version_1_keeps_data_and_fills_new_columns(empty_conn_id):
             "recorded_at": at(63),
             # v3 columns of a row recorded before v3: the documented defaults
             "try_number": None, "deferrals": 0, "deferred_seconds": 0.0, "retries": 0, "quarantined": 0,
+            "missed_by_events": 0,  # v4
         }
     ]  # fmt: skip
     # The upgraded warehouse works as a fresh one: views exist, orders load.

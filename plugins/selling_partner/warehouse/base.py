@@ -557,6 +557,26 @@ class Warehouse(ABC):
         cur.execute(QUARANTINE_INSERT_SQL)
         return max(cur.rowcount, 0)
 
+    def order_versions(self, order_ids: Sequence[str]) -> dict[str, datetime]:
+        """``{order_id: last_updated_time}`` of the stored orders among ``order_ids`` (the status version)."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return {}
+        marks = ", ".join([self.placeholder] * len(ids))
+        with self._transaction(write=False) as cur:
+            cur.execute(
+                f"SELECT order_id, last_updated_time FROM {s.ORDERS} WHERE order_id IN ({marks})", ids
+            )
+            return {oid: parse_ts(t) for oid, t in cur.fetchall()}  # type: ignore[misc]
+
+    def last_notification_times(self) -> dict[str, datetime]:
+        """``{conn_id: received_at of the newest notification}``: which sellers the event path serves."""
+        with self._transaction(write=False) as cur:
+            cur.execute(
+                f"SELECT conn_id, MAX(received_at) FROM {s.INBOX} WHERE conn_id IS NOT NULL GROUP BY conn_id"
+            )
+            return {conn: parse_ts(t) for conn, t in cur.fetchall()}  # type: ignore[misc]
+
     # ----------------------------------------------------------------- enrichment queue
     def enrichment_backlog(self) -> dict[str, tuple[int, datetime | None]]:
         """``{conn_id: (orders queued, oldest first_queued_at)}``."""

@@ -86,6 +86,7 @@ class SyncRunRecord:
     deferred_seconds: float = 0.0  # time spent deferred (part of duration_seconds)
     retries: int = 0  # requests the hook retried (429, 5xx, timeouts)
     quarantined: int = 0  # order records fetched but not loadable, sent to sp_order_quarantine
+    missed_by_events: int = 0  # sweep: orders found newer than stored that notifications should have brought
 
     def key(self) -> str:
         """``run_id`` or a deterministic id from (dag_id, dag_run_id, task_id, conn, mode, window[, try]).

@@ -347,7 +347,7 @@ assert len(ORDERS_TABLE.columns) == 26
 assert len(ITEMS_TABLE.columns) == 21
 assert len(PACKAGES_TABLE.columns) == 10
 assert len(BUYERS_TABLE.columns) == 16
-assert len(SYNC_RUNS_TABLE.columns) == 26
+assert len(SYNC_RUNS_TABLE.columns) == 27
 assert len(ORDER_QUARANTINE_TABLE.columns) == 16
 
 
@@ -403,6 +403,7 @@ def sync_run_row(
         _seconds("deferred_seconds", run.deferred_seconds),
         _count("retries", run.retries),
         _count("quarantined", run.quarantined),
+        _count("missed_by_events", run.missed_by_events),
     )
 
 

@@ -268,8 +268,14 @@ SYNC_RUNS_V3_COLUMNS = _cols(
     ("retries", "int", False, "0"),
     ("quarantined", "int", False, "0"),
 )
+#: v4: orders a sweep found newer than the warehouse held although the event path should have
+#: delivered them (notifications that never arrived).
+SYNC_RUNS_V4_COLUMNS = _cols(("missed_by_events", "int", False, "0"))
 SYNC_RUNS_TABLE = Table(
-    SYNC_RUNS, SYNC_RUNS_V1_COLUMNS + SYNC_RUNS_V3_COLUMNS, ("run_id",), (("window_end",),)
+    SYNC_RUNS,
+    SYNC_RUNS_V1_COLUMNS + SYNC_RUNS_V3_COLUMNS + SYNC_RUNS_V4_COLUMNS,
+    ("run_id",),
+    (("window_end",),),
 )
 
 INBOX_V2_COLUMNS = _cols(
@@ -464,12 +470,13 @@ def _v3(dialect: Dialect) -> list[str]:
     # lacks): the version row and the new columns commit together or not at all.
     out = table_statements(ORDER_QUARANTINE_TABLE, dialect) + table_statements(SCHEMA_STATE_TABLE, dialect)
     out += [add_column_sql(SYNC_RUNS_TABLE, c, dialect) for c in SYNC_RUNS_V3_COLUMNS]
-    return out
+    return out  # (v4 adds the reconciliation column below)
 
 
 def _v4(dialect: Dialect) -> list[str]:
     out = table_statements(ENRICHMENT_QUEUE_TABLE, dialect)
     out += [add_column_sql(INBOX_TABLE, c, dialect) for c in INBOX_V4_COLUMNS]
+    out += [add_column_sql(SYNC_RUNS_TABLE, c, dialect) for c in SYNC_RUNS_V4_COLUMNS]
     return out
 
 
@@ -478,7 +485,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "orders, items, packages, status history, buyer PII, sync runs", _v1),
     Migration(2, "event path: notification inbox, quarantine, FBA shipment status", _v2),
     Migration(3, "order quarantine, schema state (view checksums), sync-run tries/deferrals/retries", _v3),
-    Migration(4, "event path: enrichment queue; inbox routing connection and publish time", _v4),
+    Migration(
+        4, "event path: enrichment queue; inbox routing connection and publish time; missed_by_events", _v4
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
