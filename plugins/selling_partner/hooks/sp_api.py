@@ -23,6 +23,7 @@ from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from selling_partner import metrics
 from selling_partner.hooks.auth import RESTRICTED_DATA_TOKENS, LwaClient, credential_key, mask
 from selling_partner.hooks.config import API_V2026, SpApiConfig, config_from_connection
 from selling_partner.hooks.errors import (
@@ -317,6 +318,7 @@ class SellingPartnerHook(BaseHook):
             ) from exc
         finally:
             self.stats.calls[operation] += 1
+            metrics.incr("calls", operation)
         rate = rate_limit_from_headers(response.headers)
         if rate is not None:
             self.limiter.observe_rate(operation, rate)
@@ -356,6 +358,7 @@ class SellingPartnerHook(BaseHook):
                 response = self._send(operation, method, path, params, json_body, token)
         if response.status_code == 429:
             self.stats.throttled[operation] += 1
+            metrics.incr("throttled", operation)
             self.limiter.penalize(operation)
         if response.status_code >= 400:
             raise error_for_response(operation, response, sent_page_token=page_token_sent)
