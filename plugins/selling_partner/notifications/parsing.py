@@ -93,6 +93,7 @@ class Notification:
     summary: CanonicalOrder | None = None  # ORDER_CHANGE
     shipment_id: str | None = None  # FBA_OUTBOUND_SHIPMENT_STATUS
     shipment_status: str | None = None
+    change_type: str | None = None  # ORDER_CHANGE: OrderStatusChange, BuyerRequestedChange, DeliveryTipChange
 
     @property
     def payload_json(self) -> str:
@@ -287,7 +288,9 @@ def _parse(message: Message, sellers: Mapping[str, str]) -> Notification:
         changed = payload["OrderChangeTrigger"].get("TimeOfOrderChange")
         version = _time(changed, "OrderChangeTrigger.TimeOfOrderChange") or event_time
         summary = _summary(payload, order_id=order_id, seller_id=seller_id, version=version)
-        return Notification(event_time=version, summary=summary, **common)
+        return Notification(
+            event_time=version, summary=summary, change_type=payload["OrderChangeType"], **common
+        )
     shipment_id = payload["AmazonShipmentId"]
     if not SAFE_ID_RE.fullmatch(shipment_id):
         raise _Poison(f"AmazonShipmentId {shipment_id[:40]!r} is malformed", nid, seller_id)

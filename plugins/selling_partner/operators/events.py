@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
+from selling_partner import alerts, metrics
 from selling_partner.notifications.parsing import (
     FBA_OUTBOUND_SHIPMENT_STATUS,
     Message,
@@ -168,14 +169,19 @@ class SpApiLandNotificationsOperator(BaseOperator):
             "orders_written": 0,
         }
         handles: list[str] = []
+        to_ship: dict[str, tuple[str, datetime | None]] = {}
         started = time.monotonic()
         for batch in self._batches(started):
-            result, rejected = self._apply(warehouse, batch)
+            result, rejected = self._apply(warehouse, batch, to_ship)
             handles.extend(m.receipt_handle for m in batch if m.receipt_handle)
             totals["messages"] += len(batch)
             for name in ("new", "duplicate", "orders_written", "enqueued"):
                 totals[name] += getattr(result, name)
             totals["quarantined"] += rejected
+        metrics.incr("events", "landed", count=totals["new"])
+        metrics.incr("events", "duplicates", count=totals["duplicate"])
+        metrics.incr("events", "quarantined", count=totals["quarantined"])
+        alerts.send(alerts.fbm_digest(to_ship.values()), kind="fbm_digest", repeat=True)
         self.log.info(
             "landed %d messages in %.1f s: %d new notifications applied (%d orders written, %d queued for "
             "enrichment), %d duplicates, %d quarantined",
@@ -219,10 +225,14 @@ class SpApiLandNotificationsOperator(BaseOperator):
 
         return SqsHook(aws_conn_id=self.aws_conn_id).conn
 
-    def _apply(self, warehouse: Any, batch: list[Message]) -> tuple[ApplyResult, int]:
-        """Parse a batch and apply it in one transaction; returns the result and the messages rejected."""
+    def _apply(
+        self, warehouse: Any, batch: list[Message], to_ship: dict[str, tuple[str, datetime | None]]
+    ) -> tuple[ApplyResult, int]:
+        """Parse a batch and apply it in one transaction; returns the result and the messages rejected.
+        Merchant-fulfilled orders that a new notification says just became UNSHIPPED (a status change)
+        are added to ``to_ship`` for the digest."""
         received_at = datetime.now(UTC)
-        notifications: list[NotificationToApply] = []
+        parsed_ok: list[Notification] = []
         rejected: list[QuarantineRow] = []
         for message in batch:
             parsed = parse_message(message, self.sellers)
@@ -234,8 +244,21 @@ class SpApiLandNotificationsOperator(BaseOperator):
                     parsed.reason,
                 )
             else:
-                notifications.append(to_apply(parsed, received_at))
-        return warehouse.apply_notifications(notifications, rejected, now=received_at), len(rejected)
+                parsed_ok.append(parsed)
+        notifications = [to_apply(n, received_at) for n in parsed_ok]
+        result = warehouse.apply_notifications(notifications, rejected, now=received_at)
+        new = set(result.new_ids)
+        for n in parsed_ok:
+            o = n.summary
+            if (
+                o is not None
+                and n.notification_id in new
+                and n.change_type == "OrderStatusChange"
+                and o.fulfilled_by == "MERCHANT"
+                and o.order_status == "UNSHIPPED"
+            ):
+                to_ship[o.order_id] = (o.marketplace_id, o.latest_ship_time)
+        return result, len(rejected)
 
 
 class SpApiAckNotificationsOperator(BaseOperator):
