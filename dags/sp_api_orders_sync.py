@@ -36,12 +36,11 @@ DAG run: nothing is duplicated and nothing is lost.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.sdk import DAG, Param
 from selling_partner.operators.orders_sync import ORDERS_ASSET, SpApiOrdersSyncOperator
-from selling_partner.settings import seller_conn_ids
+from selling_partner.settings import env_seconds, seller_conn_ids
 
 #: The default warehouse connection (override per run in the trigger form).
 WAREHOUSE_CONN_ID = "warehouse_default"
@@ -51,9 +50,12 @@ CONN_IDS = seller_conn_ids()
 #: A sweep stops after this long (it is scheduled every 15 minutes) and the next one continues.
 SWEEP_TIME_BUDGET_MINUTES = 13
 #: Rate-limit waits up to this many seconds are waited out in the worker; longer ones defer the task.
-DEFER_AFTER_SECONDS = float(os.environ.get("SP_API_SYNC_DEFER_AFTER_SECONDS", "30"))
+DEFER_AFTER_SECONDS = env_seconds("SP_API_SYNC_DEFER_AFTER_SECONDS", 30)
 #: The shortest deferral; shorter waits are waited out in the worker.
-MIN_DEFERRAL_SECONDS = float(os.environ.get("SP_API_SYNC_MIN_DEFERRAL_SECONDS", "10"))
+MIN_DEFERRAL_SECONDS = env_seconds("SP_API_SYNC_MIN_DEFERRAL_SECONDS", 10)
+#: A change older than this that a sweep finds missing from the warehouse counts as a notification the
+#: event path never received (sp_sync_runs.missed_by_events).
+EVENTS_GRACE_SECONDS = env_seconds("SP_API_EVENTS_GRACE_SECONDS", 300)
 
 TASK_DOC = """
 #### Sync orders for one seller connection
@@ -170,5 +172,6 @@ with DAG(
             selected_conn_ids="{{ params.sp_api_conn_ids }}",
             defer_after_seconds=DEFER_AFTER_SECONDS,
             min_deferral_seconds=MIN_DEFERRAL_SECONDS,
+            events_grace_seconds=EVENTS_GRACE_SECONDS,
             outlets=[ORDERS_ASSET],
         )
