@@ -1,8 +1,9 @@
 """Delivery of notifications into SQS the way Amazon delivers them: raw JSON bodies, at least once.
 
 Delivery options reproduce what consumers must survive: duplicate deliveries, shuffled order,
-double-encoded bodies (the body is a JSON string holding the JSON), poison messages and messages
-for another seller.
+double-encoded bodies (the body is a JSON string holding the JSON), poison messages, messages
+for another seller, and notifications that never arrive (``drop``: the broken pipe the sweep must
+catch).
 """
 
 from __future__ import annotations
@@ -23,15 +24,27 @@ class DeliveryOptions:
     double_encoded: float = 0.0
     poison: int = 0
     foreign_seller: int = 0
+    drop: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("duplicates", "double_encoded"):
+        for name in ("duplicates", "double_encoded", "drop"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction within [0, 1]")
         for name in ("poison", "foreign_seller"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+
+
+def split_dropped(
+    messages: Sequence[dict[str, Any]], drop: float, rng: random.Random
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(delivered, dropped)``: each message is lost with probability ``drop`` (pure; seeded)."""
+    delivered: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    for message in messages:
+        (dropped if drop and rng.random() < drop else delivered).append(message)
+    return delivered, dropped
 
 
 def build_bodies(

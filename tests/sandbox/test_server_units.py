@@ -18,7 +18,7 @@ from sp_api_sandbox.auth import (
 )
 from sp_api_sandbox.faults import PROFILES, FaultInjector, parse_faults
 from sp_api_sandbox.pagetokens import PageTokenCodec, PageTokenError, filters_hash
-from sp_api_sandbox.publisher import DeliveryOptions, build_bodies
+from sp_api_sandbox.publisher import DeliveryOptions, build_bodies, split_dropped
 from sp_api_sandbox.ratelimit import RateLimiter, format_rate
 from sp_api_sandbox.validation import InvalidInput, format_time, list_param, parse_window
 
@@ -311,3 +311,16 @@ def test_build_bodies_applies_every_delivery_option() -> None:
     )
     plain = build_bodies(messages[:3], DeliveryOptions(), random.Random(1))
     assert [json.loads(b) for b in plain] == messages[:3]
+
+
+def test_drop_loses_the_share_asked_for_repeatably_and_keeps_order() -> None:
+    messages = [{"n": i} for i in range(1000)]
+    delivered, dropped = split_dropped(messages, 0.2, random.Random("seed"))
+    again = split_dropped(messages, 0.2, random.Random("seed"))
+    assert (delivered, dropped) == again
+    assert 150 <= len(dropped) <= 250
+    assert sorted([*delivered, *dropped], key=lambda m: m["n"]) == messages
+    assert delivered == sorted(delivered, key=lambda m: m["n"])
+    assert split_dropped(messages, 0.0, random.Random(1)) == (messages, [])
+    with pytest.raises(ValueError, match="drop"):
+        DeliveryOptions(drop=1.5)

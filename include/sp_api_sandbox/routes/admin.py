@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from sp_api_sandbox.publisher import DeliveryOptions, build_bodies
+from sp_api_sandbox.publisher import DeliveryOptions, build_bodies, split_dropped
 from sp_api_sandbox.render import orders_v2026
 from sp_api_sandbox.server import SandboxServer
 from sp_api_sandbox.validation import format_time, parse_time
@@ -92,6 +92,7 @@ def advance(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
         double_encoded=float(body.get("double_encoded", 0.0)),
         poison=int(body.get("poison", 0)),
         foreign_seller=int(body.get("foreign_seller", 0)),
+        drop=float(body.get("drop", 0.0)),
     )
     sizes = {k: int(body[k]) for k in ("new_orders", "changes") if body.get(k) is not None}
     report: list[dict[str, Any]] = []
@@ -107,9 +108,25 @@ def advance(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
                     report.append(_describe(change, message))
         poison = notifier.poison_messages(options.poison) if options.poison else []
         foreign = notifier.foreign_seller_messages(options.foreign_seller) if options.foreign_seller else []
-    bodies = build_bodies(messages, options, rng, poison=poison, foreign=foreign)
+    # A separate stream for drops, so the other options' draws do not change when drop is set.
+    drop_rng = random.Random(f"{server.settings.seed}:drop:{server.advance_count}")
+    delivered, dropped = split_dropped(messages, options.drop, drop_rng)
+    bodies = build_bodies(delivered, options, rng, poison=poison, foreign=foreign)
     published = server.publisher.send(bodies) if server.publisher is not None else 0
-    return {"published": published, "changes": report, "messages": len(messages)}
+    lost = [_lost(m) for m in dropped]
+    return {"published": published, "changes": report, "messages": len(messages), "dropped": lost}
+
+
+def _lost(message: dict[str, Any]) -> dict[str, Any]:
+    payload = message.get("Payload") or {}
+    change = (
+        payload.get("OrderChangeNotification") or payload.get("FBAOutboundShipmentStatusNotification") or {}
+    )
+    return {
+        "notification_type": message["NotificationType"],
+        "notification_id": message["NotificationMetadata"]["NotificationId"],
+        "order_id": change.get("AmazonOrderId"),
+    }
 
 
 def _admin(fn: Callable[[], dict[str, Any]]) -> JSONResponse:
