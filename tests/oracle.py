@@ -769,3 +769,283 @@ def compare(
     if len(diffs) > limit:
         diffs = [*diffs[:limit], f"... and {len(diffs) - limit} more differences"]
     return diffs
+
+
+# --- the event path's view ---------------------------------------------------------------------
+#
+# What the event path must leave behind, from two things Amazon knows: the notifications it published
+# (``POST /_sandbox/advance`` reports each one: ``order_id``, ``notification_type``,
+# ``notification_id``, ``time`` = the change's time = the order's new lastUpdatedTime, ``order_status``
+# = the v2026 status the change left the order in, and for FBA_OUTBOUND_SHIPMENT_STATUS
+# ``shipment_id`` / ``shipment_status``) and the final truth. Per the data dictionary ("Event path",
+# "How rows change"):
+#
+# * ``sp_orders`` / items / packages: each notified order once enriched is its final truth record
+#   (getOrder serves what searchOrders serves), ``source`` ``event`` (``sync`` when a sweep loaded
+#   that version first and the enrichment skipped it). Before enrichment (``enriched=False``) only the
+#   status columns are known: the newest notification's status and time, ``source`` ``summary``,
+#   ``is_complete`` and ``status_from_complete`` false, and no items or packages are compared.
+# * ``sp_order_status_history``: one row per (order, status, change time) of every ORDER_CHANGE,
+#   ``source`` ``summary`` (the notification observed it first), plus the final record's version
+#   (``source`` of its loader unless a notification already observed it); ``packages_delivered`` is
+#   known only for the version a complete record was loaded at.
+# * ``sp_fba_shipment_status``: per (order, shipment) the newest FBA notification.
+# * ``sp_notification_inbox``: every delivered NotificationId once, applied (``processed_at`` set),
+#   ``event_time`` and ``publish_time`` the change's time.
+
+FBA = "sp_fba_shipment_status"
+INBOX = "sp_notification_inbox"
+NOTIFICATION_QUARANTINE = "sp_notification_quarantine"
+ORDER_CHANGE = "ORDER_CHANGE"
+FBA_OUTBOUND_SHIPMENT_STATUS = "FBA_OUTBOUND_SHIPMENT_STATUS"
+#: The tables the event path fills, in report order.
+EVENT_TABLES = (ORDERS, ITEMS, PACKAGES, HISTORY, FBA, INBOX)
+#: The status columns of ``sp_orders`` (what a summary alone can tell).
+STATUS_COLUMNS = ("order_status", "last_updated_time", "source", "status_from_complete")
+A_TIME = Check("a time", lambda v: isinstance(v, datetime) and v.utcoffset() is not None)
+
+TABLES[FBA] = TableSpec(
+    FBA,
+    ("order_id", "shipment_id"),
+    _kinds(
+        "order_id:text shipment_id:text shipment_status:text event_time:time seller_id:text "
+        "notification_id:text"
+    ),
+)
+TABLES[INBOX] = TableSpec(
+    INBOX,
+    ("notification_id",),
+    _kinds(
+        "notification_id:text notification_type:text order_id:text seller_id:text event_time:time "
+        "publish_time:time conn_id:text processed_at:time"
+    ),
+    strict_columns=False,  # message_id, payload, received_at: delivery bookkeeping
+)
+
+
+def _newest(notifications: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """order_id -> its ORDER_CHANGE with the newest change time."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for n in notifications:
+        if n.get("notification_type") != ORDER_CHANGE:
+            continue
+        best = out.get(n["order_id"])
+        if best is None or parse_time(n["time"]) > parse_time(best["time"]):  # type: ignore[operator]
+            out[n["order_id"]] = n
+    return out
+
+
+def event_expected_rows(
+    truth: Mapping[str, Any],
+    notifications: Iterable[Mapping[str, Any]],
+    *,
+    api_version: str = V2026,
+    seller_id: str | None = None,
+    conn_id: str | None = None,
+    enriched: bool = True,
+    source: str | Mapping[str, str] = "event",
+    order_ids: Iterable[str] | None = None,
+) -> dict[str, Rows]:
+    """The rows each event table should hold after the event path took ``notifications`` (the
+    delivered ones of this seller, duplicates allowed) and, when ``enriched``, fetched every order.
+
+    ``source`` is who loaded each order's final record (one value, or per order id; default
+    ``event``); ``order_ids`` the orders expected in ``sp_orders`` (default: the notified ones; a
+    sweep adds the rest of the truth); ``conn_id`` the seller connection the inbox rows name.
+    """
+    if api_version not in API_VERSIONS:
+        raise ValueError(f"api_version must be one of {API_VERSIONS}, got {api_version!r}")
+    seller = seller_id if seller_id is not None else truth.get("seller_id")
+    notes = list({n["notification_id"]: n for n in notifications}.values())
+    notified = {n["order_id"] for n in notes}
+    wanted = set(order_ids) if order_ids is not None else notified
+    out: dict[str, Rows] = {table: {} for table in EVENT_TABLES}
+
+    def loader(order_id: str) -> str:
+        return source if isinstance(source, str) else source.get(order_id, "event")
+
+    history = out[HISTORY]
+    for n in notes:
+        if n["notification_type"] == ORDER_CHANGE:
+            row = {
+                "order_id": n["order_id"],
+                "last_updated_time": parse_time(n["time"]),
+                "order_status": n["order_status"],
+                "packages_delivered": False,
+                "source": "summary",
+            }
+            history[_key(TABLES[HISTORY], row)] = row
+    if enriched:
+        truth_by_id = {raw["orderId"]: raw for raw in _loadable(truth)}
+        missing = sorted(wanted - truth_by_id.keys())
+        if missing:
+            raise ValueError(f"notified orders missing from the truth: {missing[:5]}")
+        for order_id in sorted(wanted):
+            rows = _order_rows(truth_by_id[order_id], api_version=api_version, seller_id=seller)
+            rows[ORDERS][0]["source"] = loader(order_id)
+            for table in (ORDERS, ITEMS, PACKAGES):
+                for row in rows[table]:
+                    out[table][_key(TABLES[table], row)] = row
+            final = {**rows[HISTORY][0], "source": loader(order_id)}
+            key = _key(TABLES[HISTORY], final)
+            if key in history:  # a notification observed this version first
+                final["source"] = history[key]["source"]
+            history[key] = final
+    else:
+        for order_id, n in _newest(notes).items():
+            out[ORDERS][(order_id,)] = {
+                "order_id": order_id,
+                "seller_id": seller,
+                "order_status": n["order_status"],
+                "last_updated_time": parse_time(n["time"]),
+                "source": "summary",
+                "status_from_complete": False,
+                "is_complete": False,
+            }
+    fba: Rows = out[FBA]
+    for n in notes:
+        if n["notification_type"] != FBA_OUTBOUND_SHIPMENT_STATUS:
+            continue
+        row = {
+            "order_id": n["order_id"],
+            "shipment_id": n["shipment_id"],
+            "shipment_status": n["shipment_status"],
+            "event_time": parse_time(n["time"]),
+            "seller_id": seller,
+            "notification_id": n["notification_id"],
+        }
+        key = _key(TABLES[FBA], row)
+        if key not in fba or row["event_time"] > fba[key]["event_time"]:
+            fba[key] = row
+    for n in notes:
+        out[INBOX][(n["notification_id"],)] = {
+            "notification_id": n["notification_id"],
+            "notification_type": n["notification_type"],
+            "order_id": n["order_id"],
+            "seller_id": seller,
+            "event_time": parse_time(n["time"]),
+            "publish_time": parse_time(n["time"]),
+            "conn_id": conn_id,
+            "processed_at": A_TIME,
+        }
+    if conn_id is None:
+        for row in out[INBOX].values():
+            row.pop("conn_id")
+    return out
+
+
+def event_warehouse_rows(warehouse: Any, *, seller_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The event tables read with a ``Warehouse``'s ``fetch_*`` methods, optionally of one seller
+    (``sp_orders`` / inbox / FBA rows by their ``seller_id``, child rows by their order)."""
+    rows: dict[str, list[dict[str, Any]]] = {
+        ORDERS: warehouse.fetch_orders(),
+        ITEMS: warehouse.fetch_items(),
+        PACKAGES: warehouse.fetch_packages(),
+        HISTORY: warehouse.fetch_status_history(),
+        FBA: warehouse.fetch_fba_shipment_status(),
+        INBOX: warehouse.fetch_inbox(),
+    }
+    if seller_id is None:
+        return rows
+    mine = {r["order_id"] for r in rows[ORDERS] if r.get("seller_id") == seller_id}
+    mine |= {r["order_id"] for r in rows[INBOX] if r.get("seller_id") == seller_id}
+    out = {t: [r for r in rows[t] if r.get("order_id") in mine] for t in (ORDERS, ITEMS, PACKAGES, HISTORY)}
+    out[FBA] = [r for r in rows[FBA] if r.get("seller_id") == seller_id]
+    out[INBOX] = [r for r in rows[INBOX] if r.get("seller_id") == seller_id]
+    return out
+
+
+def compare_events(
+    truth: Mapping[str, Any],
+    notifications: Iterable[Mapping[str, Any]],
+    warehouse: Any,
+    *,
+    api_version: str = V2026,
+    seller_id: str | None = None,
+    conn_id: str | None = None,
+    enriched: bool = True,
+    source: str | Mapping[str, str] = "event",
+    order_ids: Iterable[str] | None = None,
+    limit: int = 30,
+) -> list[str]:
+    """Differences between the event tables and what the event path must give (empty list: equal).
+
+    ``warehouse`` is a ``Warehouse`` or ``{table: rows}`` (e.g. ``event_warehouse_rows(wh,
+    seller_id=...)`` for one seller of a shared warehouse); see :func:`event_expected_rows` for the
+    other arguments. Before enrichment only the status columns of ``sp_orders`` are compared.
+    """
+    seller = seller_id if seller_id is not None else truth.get("seller_id")
+    expected = event_expected_rows(
+        truth,
+        notifications,
+        api_version=api_version,
+        seller_id=seller,
+        conn_id=conn_id,
+        enriched=enriched,
+        source=source,
+        order_ids=order_ids,
+    )
+    if hasattr(warehouse, "fetch_orders"):
+        warehouse = event_warehouse_rows(warehouse, seller_id=seller)
+    actual = {t: list(warehouse.get(t) or ()) for t in EVENT_TABLES}
+    skip = dict(NOT_COMPARABLE[api_version])
+    if not enriched:
+        kept = {"order_id", "seller_id", "is_complete", *STATUS_COLUMNS}
+        skip[ORDERS] = frozenset(TABLES[ORDERS].kinds) - kept
+    if conn_id is None:
+        skip[INBOX] = frozenset({"conn_id"})
+    unmatched = frozenset({r.get("order_id") for r in actual[ORDERS]} ^ {k[0] for k in expected[ORDERS]})
+    diffs = _compare_table(
+        TABLES[ORDERS], expected[ORDERS], actual[ORDERS], skip_columns=skip.get(ORDERS, frozenset())
+    )
+    for table in (ITEMS, PACKAGES):
+        if enriched:
+            diffs += _compare_table(TABLES[table], expected[table], actual[table], skip_orders=unmatched)
+    for table in (HISTORY, FBA, INBOX):
+        diffs += _compare_table(
+            TABLES[table], expected[table], actual[table], skip_columns=skip.get(table, frozenset())
+        )
+    if len(diffs) > limit:
+        diffs = [*diffs[:limit], f"... and {len(diffs) - limit} more differences"]
+    return diffs
+
+
+def compare_notification_quarantine(
+    noise: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, served_sellers: Iterable[str] = ()
+) -> list[str]:
+    """Differences between ``sp_notification_quarantine`` rows and the noise the sandbox published
+    (``advance``'s ``noise``, merged over calls): every poison body that can travel through SQS (not
+    empty) is kept as sent with a reason; every foreign-seller notification (a seller not in
+    ``served_sellers``) is kept under its NotificationId with a reason naming the seller; nothing else.
+    """
+    diffs: list[str] = []
+    served = set(served_sellers)
+    poison = {b for b in _list(noise.get("poison")) if isinstance(b, str) and b}
+    foreign = {
+        _obj(f)["notification_id"]: _obj(f)["seller_id"]
+        for f in _list(noise.get("foreign_seller"))
+        if _obj(f).get("seller_id") not in served
+    }
+    by_body = {r.get("raw_body"): r for r in rows}
+    for body in sorted(poison):
+        row = by_body.get(body)
+        if row is None:
+            diffs.append(f"{NOTIFICATION_QUARANTINE}: poison body {body[:60]!r} is missing")
+        elif not NON_EMPTY_TEXT.test(row.get("reason")):
+            diffs.append(f"{NOTIFICATION_QUARANTINE}: poison body {body[:60]!r} has no reason")
+    for nid, seller in sorted(foreign.items()):
+        found = [r for r in rows if r.get("notification_id") == nid]
+        if not found:
+            diffs.append(f"{NOTIFICATION_QUARANTINE}: foreign-seller notification {nid} is missing")
+        for r in found:
+            if seller not in str(r.get("reason") or ""):
+                diffs.append(
+                    f"{NOTIFICATION_QUARANTINE} {nid}: reason {r.get('reason')!r} does not name {seller}"
+                )
+    for r in rows:
+        if r.get("raw_body") not in poison and r.get("notification_id") not in foreign:
+            diffs.append(
+                f"{NOTIFICATION_QUARANTINE}: {str(r.get('raw_body'))[:60]!r} quarantined ({r.get('reason')}) "
+                "but it is no noise the sandbox sent"
+            )
+    return diffs

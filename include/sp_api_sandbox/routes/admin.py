@@ -72,12 +72,35 @@ def truth(server: SandboxServer, query: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _describe(change: Change, message: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _describe(change: Change, message: dict[str, Any], order_status: str | None) -> dict[str, Any]:
+    """What one published notification says, for tests: the change's time (the order's new
+    lastUpdatedTime), the v2026 status it left the order in, and an FBA message's shipment."""
+    out = {
         "order_id": change.order_id,
         "change": change.kind,
         "notification_type": message["NotificationType"],
         "notification_id": message["NotificationMetadata"]["NotificationId"],
+        "time": format_time(change.time),
+        "order_status": order_status,
+    }
+    fba = message["Payload"].get("FBAOutboundShipmentStatusNotification")
+    if fba is not None:
+        out.update(shipment_id=fba["AmazonShipmentId"], shipment_status=fba["ShipmentStatus"])
+    return out
+
+
+def _noise(poison: list[str], foreign: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bodies that are not this seller's notifications: poison as sent, foreign ones by id."""
+    return {
+        "poison": list(poison),
+        "foreign_seller": [
+            {
+                "notification_id": m["NotificationMetadata"]["NotificationId"],
+                "seller_id": m["Payload"]["OrderChangeNotification"]["SellerId"],
+                "order_id": m["Payload"]["OrderChangeNotification"]["AmazonOrderId"],
+            }
+            for m in foreign
+        ],
     }
 
 
@@ -103,9 +126,11 @@ def advance(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
         rng = random.Random(f"{server.settings.seed}:advance:{server.advance_count}")
         for _ in range(steps):
             for change in server.world.advance(**sizes):
+                state = change.state if change.state is not None else server.world.get(change.order_id)
+                status = state.status if state is not None else None
                 for message in notifier.messages_for(change):
                     messages.append(message)
-                    report.append(_describe(change, message))
+                    report.append(_describe(change, message, status))
         poison = notifier.poison_messages(options.poison) if options.poison else []
         foreign = notifier.foreign_seller_messages(options.foreign_seller) if options.foreign_seller else []
     # A separate stream for drops, so the other options' draws do not change when drop is set.
@@ -114,7 +139,13 @@ def advance(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
     bodies = build_bodies(delivered, options, rng, poison=poison, foreign=foreign)
     published = server.publisher.send(bodies) if server.publisher is not None else 0
     lost = [_lost(m) for m in dropped]
-    return {"published": published, "changes": report, "messages": len(messages), "dropped": lost}
+    return {
+        "published": published,
+        "changes": report,
+        "messages": len(messages),
+        "dropped": lost,
+        "noise": _noise(poison, foreign),
+    }
 
 
 def _lost(message: dict[str, Any]) -> dict[str, Any]:
