@@ -48,7 +48,7 @@ V0_STATUS_TO_V2026 = {
 #: v0 ``FulfillmentChannel`` / notification ``FulfillmentType`` -> v2026 ``fulfilledBy``.
 V0_CHANNEL_TO_FULFILLED_BY = {"MFN": "MERCHANT", "AFN": "AMAZON"}
 
-Source = Literal["sync", "event", "summary"]
+Source = Literal["sync", "event", "summary", "report"]
 
 
 @dataclass(frozen=True, slots=True)

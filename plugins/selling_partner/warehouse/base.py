@@ -43,6 +43,8 @@ from .records import (
     UpsertResult,
 )
 from .rows import (
+    REPORT_API_VERSION,
+    REPORT_SOURCE,
     TsEncoder,
     build_order_batch,
     enrichment_rows,
@@ -81,15 +83,26 @@ def _insert_from_stage(table: s.Table, where: str = "true") -> str:
     )
 
 
+def _not_report(column: str, value: str) -> str:
+    """A 0/1 (boolean) expression: ``column`` is not the order-report marker. Reports (the history
+    backfill) carry less than an API record: at an equal version an API record wins over a report's row
+    in either arrival order, never the reverse (``rows.status_key``/``rows.detail_key`` for one batch)."""
+    return f"(COALESCE({column}, '') <> '{value}')"
+
+
 def _orders_upsert_sql() -> str:
     o = s.ORDERS
     newer_status = (
         f"(excluded.last_updated_time > {o}.last_updated_time OR (excluded.last_updated_time = "
-        f"{o}.last_updated_time AND excluded.status_from_complete >= {o}.status_from_complete))"
+        f"{o}.last_updated_time AND (excluded.status_from_complete > {o}.status_from_complete OR "
+        f"(excluded.status_from_complete = {o}.status_from_complete AND "
+        f"{_not_report('excluded.source', REPORT_SOURCE)} >= {_not_report(o + '.source', REPORT_SOURCE)}))))"
     )
     richer_details = (
         f"(excluded.is_complete > {o}.is_complete OR (excluded.is_complete = {o}.is_complete AND "
-        f"excluded.details_updated_time >= {o}.details_updated_time))"
+        f"(excluded.details_updated_time > {o}.details_updated_time OR (excluded.details_updated_time = "
+        f"{o}.details_updated_time AND {_not_report('excluded.api_version', REPORT_API_VERSION)} >= "
+        f"{_not_report(o + '.api_version', REPORT_API_VERSION)}))))"
     )
     sets = [f"{c} = CASE WHEN {newer_status} THEN excluded.{c} ELSE {o}.{c} END" for c in s.STATUS_COLUMNS]
     sets += [f"{c} = CASE WHEN {richer_details} THEN excluded.{c} ELSE {o}.{c} END" for c in s.DETAIL_COLUMNS]
@@ -106,7 +119,8 @@ def _orders_upsert_sql() -> str:
 ACCEPTED_INSERT_SQL = (
     f"INSERT INTO {_stage_name(s.ACCEPTED_TABLE)} (order_id) SELECT so.order_id "
     f"FROM {_stage_name(s.ORDERS_TABLE)} so JOIN {s.ORDERS} o ON o.order_id = so.order_id "
-    "AND o.is_complete = so.is_complete AND o.details_updated_time = so.details_updated_time"
+    "AND o.is_complete = so.is_complete AND o.details_updated_time = so.details_updated_time "
+    "AND COALESCE(o.api_version, '') = COALESCE(so.api_version, '')"
 )
 _ACCEPTED = f"SELECT order_id FROM {_stage_name(s.ACCEPTED_TABLE)}"
 

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 #: ``sp_sync_runs.status`` values: finished, stopped at a budget (time/pages) with work left, the try raised.
 SYNC_RUN_STATUSES = ("success", "partial", "failed")
-#: ``sp_order_quarantine.source`` values: the sync's searchOrders/getOrders pages, the event path's getOrder.
-ORDER_QUARANTINE_SOURCES = ("sync", "enrich")
+#: ``sp_order_quarantine.source`` values: the sync's searchOrders/getOrders pages, the event path's getOrder,
+#: the history backfill's order reports.
+ORDER_QUARANTINE_SOURCES = ("sync", "enrich", "report")
 #: An order id usable as the quarantine key: 1-64 visible ASCII characters, not starting with ``?``.
 QUARANTINE_ORDER_ID_RE = re.compile(r"(?!\?)[!-~]{1,64}", re.ASCII)  # fullmatch
 #: Prefix of the key of a quarantined record without a usable order id (followed by 16 hex digits).

@@ -92,14 +92,21 @@ def join_list(values: Iterable[str]) -> str:
     return clean_text(",".join(values)) or ""
 
 
-def status_key(order: CanonicalOrder) -> tuple[datetime, bool]:
-    """Version key of the status columns: newest first, complete over partial at equal time."""
-    return (order.last_updated_time, order.complete)
+#: Rows loaded from order reports (the history backfill): an API record of the same version wins.
+REPORT_SOURCE = "report"
+REPORT_API_VERSION = "reports-2021-06-30"
 
 
-def detail_key(order: CanonicalOrder) -> tuple[bool, datetime]:
-    """Version key of the detail columns, items and packages: complete over partial, then newest."""
-    return (order.complete, order.last_updated_time)
+def status_key(order: CanonicalOrder) -> tuple[datetime, bool, bool]:
+    """Version key of the status columns: newest first, complete over partial at equal time, then an
+    API record over an order report's row."""
+    return (order.last_updated_time, order.complete, order.source != REPORT_SOURCE)
+
+
+def detail_key(order: CanonicalOrder) -> tuple[bool, datetime, bool]:
+    """Version key of the detail columns, items and packages: complete over partial, then newest, then
+    an API record over an order report's row."""
+    return (order.complete, order.last_updated_time, order.api_version != REPORT_API_VERSION)
 
 
 @dataclass(slots=True)
