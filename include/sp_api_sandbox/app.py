@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from sp_api_sandbox.routes import admin, lwa, notifications, orders_v0, orders_v2026, tokens
+from sp_api_sandbox.routes import admin, lwa, notifications, orders_v0, orders_v2026, reports, tokens
 from sp_api_sandbox.server import (
     Access,
     ApiError,
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: The route modules ``create_app`` mounts, each with ``router(server) -> APIRouter``.
-ROUTERS = (lwa, orders_v2026, orders_v0, tokens, notifications, admin)
+ROUTERS = (lwa, orders_v2026, orders_v0, tokens, notifications, reports, admin)
 
 
 def create_app(

@@ -30,6 +30,12 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "createSubscription": (1.0, 5),
     "getSubscriptionById": (1.0, 5),
     "deleteSubscriptionById": (1.0, 5),
+    # Reports 2021-06-30
+    "createReport": (0.0167, 15),
+    "getReport": (2.0, 15),
+    "getReports": (0.0222, 10),
+    "cancelReport": (0.0222, 10),
+    "getReportDocument": (0.0167, 15),
 }
 
 
