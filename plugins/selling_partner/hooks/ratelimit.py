@@ -63,6 +63,12 @@ DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
     "getSubscription": (1.0, 5),
     "getSubscriptionById": (1.0, 5),
     "deleteSubscriptionById": (1.0, 5),
+    # Reports 2021-06-30
+    "createReport": (0.0167, 15),
+    "getReport": (2.0, 15),
+    "getReports": (0.0222, 10),
+    "cancelReport": (0.0222, 10),
+    "getReportDocument": (0.0167, 15),
 }
 #: Used for an operation missing from the table (conservative).
 FALLBACK_LIMIT = (1.0, 5.0)

@@ -1,0 +1,144 @@
+"""The history DAG end to end: dag.test() against the sandbox's Reports API over HTTP into PostgreSQL.
+
+The warehouse must equal the sandbox's truth as order reports carry it (``report_oracle``, which shares
+no code with the product); a crashed run must reuse the reports it requested; an API record must win over
+a report row of the same version, and a reloaded report must not overwrite it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from tests.fixtures.airflow import get_variable, load_dag, run_dag, task_states, xcom_result
+from tests.reports.report_oracle import compare, expected_rows
+
+pytestmark = pytest.mark.integration
+
+TASK = "load_history__sp_api_default"
+US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
+
+
+def _iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _range(days_back: int) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now - timedelta(days=days_back), now - timedelta(minutes=5)
+
+
+def _truth_in(sb, start: datetime, end: datetime, marketplaces: set[str]) -> dict:
+    truth = sb.truth(lastUpdatedAfter=_iso(start), lastUpdatedBefore=_iso(end))
+    truth["orders"] = [o for o in truth["orders"] if o["salesChannel"]["marketplaceId"] in marketplaces]
+    assert truth["orders"], "the history window is empty: the test would prove nothing"
+    return truth
+
+
+def _reports(sb) -> dict:
+    return requests.get(f"{sb.url}/_sandbox/reports", timeout=30).json()
+
+
+def _config(sb, **cfg) -> None:
+    response = requests.post(f"{sb.url}/_sandbox/reports/config", json=cfg, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def test_history_equals_truth_defers_retries_fatal_and_hands_over(history_env, pg_warehouse_conn_id):
+    from selling_partner.warehouse import get_warehouse
+
+    sb = history_env(orders=300, days=30, seed=21)
+    # One FATAL report (retried after the wait) and one expired document URL (a new one is fetched).
+    _config(sb, fatal_next=1, expire_next_urls=1)
+    start, end = _range(70)  # the first 30-day windows are older than the world: CANCELLED, no data
+    conf = {"start_date": _iso(start), "end_date": _iso(end), "marketplace_ids": [US, CA],
+            "warehouse_conn_id": pg_warehouse_conn_id}  # fmt: skip
+    dr = run_dag(load_dag("sp_api_orders_history"), run_conf=conf)
+    summary = xcom_result(dr, TASK)
+
+    truth = _truth_in(sb, start, end, {US, CA})
+    diffs = compare(expected_rows(truth), get_warehouse(pg_warehouse_conn_id))
+    assert diffs == [], "the warehouse differs from the truth as reports carry it:\n" + "\n".join(diffs[:30])
+
+    windows = 6  # 70 days in windows of 30 -> 3 per marketplace
+    assert summary["windows"]["LOADED"] + summary["windows"]["EMPTY"] == windows
+    assert summary["windows"]["EMPTY"] >= 2 and summary["orders"] == len(truth["orders"])
+    assert summary["run_deferrals"] >= 1  # waited for Amazon to build the reports without a worker slot
+    stats = sb.stats()["operations"]
+    assert stats["createReport"]["calls"] == windows + 1  # the FATAL window was requested once more
+    assert (
+        stats["getReportDocument"]["calls"] >= summary["windows"]["LOADED"] + 2
+    )  # + error doc + expired URL
+    listed = _reports(sb)
+    assert sorted(r["processingStatus"] for r in listed["reports"]).count("FATAL") == 1
+    ledger = json.loads(get_variable(summary["ledger_key"]))
+    fatal = [w for w in ledger["windows"] if w["attempts"]]
+    assert len(fatal) == 1 and "FATAL" in fatal[0]["error"] and fatal[0]["status"] in ("LOADED", "EMPTY")
+
+    # The hand-over: the sweep of sp_api_orders_sync starts 2 hours before the history's end.
+    assert summary["handover"]["action"] == "create"
+    sweep = json.loads(get_variable(summary["handover"]["sweep_checkpoint"]))
+    assert sweep["mode"] == "sweep" and sweep["cursor"] == _iso(end - timedelta(hours=2))
+
+
+def test_crash_rerun_reuses_reports_and_api_record_wins(history_env, pg_warehouse_conn_id):
+    from selling_partner.hooks.orders import SellingPartnerOrdersHook
+    from selling_partner.warehouse import get_warehouse
+
+    sb = history_env(orders=250, days=25, seed=22)
+    start, end = _range(40)
+    conf = {"start_date": _iso(start), "end_date": _iso(end), "marketplace_ids": [US], "window_days": 10}
+    dag = load_dag("sp_api_orders_history")
+    # The first run crashes when it first loads a report: its warehouse connection does not exist.
+    failed = run_dag(dag, run_conf={**conf, "warehouse_conn_id": "no_such_warehouse"}, expect="failed")
+    assert task_states(failed)[TASK] == "failed"
+    first = sb.stats()["operations"]["createReport"]["calls"]
+    assert first >= 1
+    dr = run_dag(dag, run_conf={**conf, "warehouse_conn_id": pg_warehouse_conn_id})
+    summary = xcom_result(dr, TASK)
+    assert summary["windows"].get("LOADED", 0) + summary["windows"].get("EMPTY", 0) == 4
+    # Every window was requested exactly once, across both runs: the rerun polled the reports in flight.
+    assert sb.stats()["operations"]["createReport"]["calls"] == 4 == len(_reports(sb)["reports"])
+    assert summary["run_created"] == 4 - first
+
+    warehouse = get_warehouse(pg_warehouse_conn_id)
+    truth = _truth_in(sb, start, end, {US})
+    assert compare(expected_rows(truth), warehouse) == []
+
+    # An API record of the same lastUpdatedTime wins over the report row, field by field...
+    shipped = next(
+        o for o in truth["orders"] if o.get("packages") and o["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    )
+    oid = shipped["orderId"]
+    hook = SellingPartnerOrdersHook("sp_api_default")
+    record = hook.get_canonical_order(oid)
+    hook.close()
+    warehouse.upsert_orders([record])
+
+    def api_row() -> tuple:
+        row = next(r for r in warehouse.fetch_orders() if r["order_id"] == oid)
+        packages = [p for p in warehouse.fetch_packages() if p["order_id"] == oid]
+        return row["source"], row["api_version"], row["latest_ship_time"], len(packages)
+
+    before = api_row()
+    assert before[0] == "sync" and before[1] == "2026-01-01" and before[2] is not None and before[3] >= 1
+    # ... and loading the same reports again (a new ledger) leaves it alone; the other orders stay equal.
+    run_dag(dag, run_conf={**conf, "warehouse_conn_id": pg_warehouse_conn_id, "reset_ledger": True})
+    assert api_row() == before
+    others = [o["orderId"] for o in truth["orders"] if o["orderId"] != oid]
+    assert compare(expected_rows(truth, order_ids=others), warehouse, order_ids=others) == []
+
+
+def test_dag_wiring(airflow_db):
+    dag = load_dag("sp_api_orders_history")
+    assert dag.schedule is None and dag.max_active_runs == 1 and dag.catchup is False
+    for name in ("start_date", "end_date", "marketplace_ids", "window_days", "max_fatal_retries",
+                 "reset_ledger", "warehouse_conn_id"):  # fmt: skip
+        assert dag.params.get_param(name).description, name
+    assert dag.params.get_param("window_days").schema["maximum"] == 30
+    assert [t.task_id for t in dag.tasks] == [TASK]
+    assert [o.uri for o in dag.tasks[0].outlets] == ["sp_api://warehouse/sp_orders"]
+    assert "ledger" in dag.doc_md and "sweep" in dag.doc_md
