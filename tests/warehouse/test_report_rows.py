@@ -87,3 +87,18 @@ def test_converges_whatever_the_arrival_order(warehouse, order_of):
 def test_in_one_batch_the_api_record_wins_too(warehouse):
     warehouse.upsert_orders([api(10), report(10, status="SHIPPED")])
     assert _seen(warehouse) == API_STATE
+
+
+def test_a_report_row_does_not_spare_an_order_its_getorder(warehouse):
+    """The event path skips fetching an order whose stored details are as new as its event - but not
+    when they come from a report, which lacks packages and ship windows."""
+    from tests.warehouse.test_events import _change
+
+    other = "111-0000002-0000002"
+    warehouse.apply_notifications([_change("n1", 10, "SHIPPED", OID), _change("n2", 10, "SHIPPED", other)])
+    warehouse.upsert_orders([report(10, status="SHIPPED")])
+    warehouse.upsert_orders([order(other, status="SHIPPED", updated=at(10))])
+    claims, skipped = warehouse.claim_enrichment(
+        "sp_api_default", worker="w", limit=10, lease_seconds=60, now=at(20)
+    )
+    assert skipped == 1 and [c.order_id for c in claims] == [OID]

@@ -177,11 +177,13 @@ def _enqueue_sql() -> str:
 ENQUEUE_SQL = _enqueue_sql()
 _Q = s.ENRICHMENT_QUEUE
 _UNCLAIMED = "(claimed_until IS NULL OR claimed_until < {ph})"
-#: An unclaimed queued order whose stored details are already at least as new as its newest event.
+#: An unclaimed queued order whose stored details are already at least as new as its newest event and
+#: come from an API record (an order report's row lacks packages, ship windows...: getOrder still runs).
 ENRICH_SKIP_FRESH_SQL = (
     f"DELETE FROM {_Q} WHERE conn_id = {{ph}} AND {_UNCLAIMED} AND EXISTS (SELECT 1 FROM {s.ORDERS} o "
     f"WHERE o.order_id = {_Q}.order_id AND o.is_complete "
-    f"AND o.details_updated_time >= {_Q}.newest_event_time)"
+    f"AND o.details_updated_time >= {_Q}.newest_event_time "
+    f"AND {_not_report('o.api_version', REPORT_API_VERSION)})"
 )
 #: Claim (worker, lease end, conn_id, now, now, limit) the oldest claimable orders; ``{lock}`` is where
 #: PostgreSQL adds FOR UPDATE SKIP LOCKED.
