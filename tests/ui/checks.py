@@ -91,6 +91,15 @@ def check_work(d: dict[str, Any], world: World) -> None:
     assert bf["eta_seconds"] == World.BACKFILL_ETA_SECONDS
     assert bf["progress"] == World.BACKFILL_PROGRESS
     assert (bf["window_pages"], bf["pages"], bf["orders"]) == (4, 9, 900)
+    (history,) = d["history_loads"]
+    assert (history["conn_id"], history["windows"], history["finished"], history["in_flight"]) == (
+        CONN1,
+        4,
+        2,
+        1,
+    )
+    assert (history["orders"], history["progress"], history["done"]) == (150, 0.5, False)
+    assert history["eta_seconds"] >= World.HISTORY_ETA_SECONDS
 
 
 def check_quota(d: dict[str, Any], world: World, *, table_buckets: int = 0) -> None:

@@ -62,6 +62,7 @@ class Live:
     world: World
     db: str
     wh: Any
+    passwords: dict[str, str]
     tokens: dict[str, str]
 
     def url(self, route: str) -> str:
@@ -119,9 +120,7 @@ def live(module_airflow_cluster_factory) -> Iterator[Live]:
                 timeout=30,
             )
             assert r.status_code == 201, r.text
-        live = Live(cluster, world, db, wh, tokens)
-        live.passwords = passwords  # type: ignore[attr-defined]
-        yield live
+        yield Live(cluster, world, db, wh, passwords, tokens)
     finally:
         os.environ.pop("AIRFLOW_CONN_SP_UI_LIVE_WAREHOUSE", None)
         with _admin_connect() as conn:
@@ -217,10 +216,12 @@ def test_the_page_in_the_airflow_ui_iframe(live: Live) -> None:
     try:
         page = ctx.new_page()
         # Log in through the UI's own login form (SimpleAuthManager), then open Browse -> Amazon orders.
-        page.goto(f"{live.cluster.url}/auth/login?next=/plugin/amazon_orders", wait_until="domcontentloaded")
+        page.goto(f"{live.cluster.url}/auth/login?next=/", wait_until="domcontentloaded")
         page.locator("input[name=username]").fill("viewer")
-        page.locator("input[name=password]").fill(live.passwords["viewer"])  # type: ignore[attr-defined]
+        page.locator("input[name=password]").fill(live.passwords["viewer"])
         page.locator("button[type=submit]").click()
+        page.get_by_role("button", name="Browse").click(timeout=60_000)
+        page.get_by_role("menuitem", name="Amazon orders").click()
         page.wait_for_url("**/plugin/amazon_orders", timeout=60_000)
         frame = page.frame_locator("iframe")
         orders = frame.locator('section[data-panel="orders"]')

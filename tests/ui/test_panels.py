@@ -41,6 +41,7 @@ def test_panels_show_the_world(filled) -> None:
     work = dash.panel("work")
     checks.check_work(work, world)
     assert work["order_quarantine"]["newest"][1]["log_url"].startswith("/airflow/dags/")
+    assert work["history_loads"][0]["eta_seconds"] == World.HISTORY_ETA_SECONDS  # the clock is fixed here
     checks.check_quota(dash.panel("quota"), world)
     checks.check_charts(dash.panel("charts"), world)
 

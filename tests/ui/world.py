@@ -239,6 +239,26 @@ class World:
                     "updated_at": iso(now),
                 }
             ),
+            f"sp_api_history__{CONN1}__feedbeef": json.dumps(
+                {
+                    "version": 1,
+                    "conn_id": CONN1,
+                    "requested": {
+                        "start": iso(now - timedelta(days=60)),
+                        "end": iso(now - timedelta(days=2)),
+                    },
+                    "created_at": iso(minutes(now, 30)),
+                    "updated_at": iso(minutes(now, 1)),
+                    "done": False,
+                    "windows": [
+                        {"id": "w1", "status": "LOADED", "orders": 100},
+                        {"id": "w2", "status": "LOADED", "orders": 50},
+                        {"id": "w3", "status": "SPLIT", "orders": 0},
+                        {"id": "w3a", "status": "IN_PROGRESS", "orders": 0},
+                        {"id": "w3b", "status": "PENDING", "orders": 0},
+                    ],
+                }
+            ),
             f"sp_api_rate_limit__{S1}__na__searchOrders": json.dumps(
                 {"tokens": 1, "rate": 0.01, "burst": 1, "stamp": now.timestamp()}
             ),
@@ -252,3 +272,6 @@ class World:
     BACKFILL_PAGES_LEFT = 4
     BACKFILL_ETA_SECONDS = 300
     BACKFILL_PROGRESS = 0.1
+    #: The history load: 2 of 4 windows (the split one is replaced by its halves) in the 30 minutes since
+    #: it started -> the other 2 in about 30 more.
+    HISTORY_ETA_SECONDS = 1800

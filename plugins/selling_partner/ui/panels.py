@@ -30,6 +30,11 @@ STATUS_ORDER = (
 )
 #: Prefix of the sync's checkpoint Variables (``selling_partner.sync.checkpoint_key``).
 CHECKPOINT_PREFIX = "sp_api_sync__"
+#: Prefix of the history backfill's ledgers (``sp_api_orders_history``: one Variable per seller and range).
+HISTORY_PREFIX = "sp_api_history__"
+#: Ledger window statuses that are finished (``SPLIT`` windows are replaced by their halves: not counted).
+HISTORY_FINISHED = frozenset({"LOADED", "EMPTY", "QUARANTINED"})
+HISTORY_IN_FLIGHT = frozenset({"CREATING", "IN_QUEUE", "IN_PROGRESS", "DONE"})
 #: Upper bounds (seconds) of the publish-to-status histogram's buckets; the last is open.
 LATENCY_BOUNDS = (1, 2, 5, 10, 30, 60, 120, 300, 900)
 HOUR = timedelta(hours=1)
@@ -310,6 +315,38 @@ def checkpoint_row(
     }
 
 
+def history_row(key: str, ledger: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """One history load (order reports): windows by state, orders loaded, progress and an ETA from the
+    pace so far (finished windows per second since the ledger was created)."""
+    windows = [
+        w for w in ledger.get("windows") or [] if isinstance(w, Mapping) and w.get("status") != "SPLIT"
+    ]
+    finished = sum(1 for w in windows if w.get("status") in HISTORY_FINISHED)
+    in_flight = sum(1 for w in windows if w.get("status") in HISTORY_IN_FLIGHT)
+    quarantined = sum(1 for w in windows if w.get("status") == "QUARANTINED")
+    created = to_utc(ledger.get("created_at"))
+    done = bool(ledger.get("done")) or (bool(windows) and finished == len(windows))
+    eta = None
+    if not done and finished and created is not None and now > created:
+        eta = math.ceil((now - created).total_seconds() * (len(windows) - finished) / finished)
+    requested = ledger.get("requested") or {}
+    return {
+        "ledger": key,
+        "conn_id": ledger.get("conn_id"),
+        "start": iso(to_utc(requested.get("start"))),
+        "end": iso(to_utc(requested.get("end"))),
+        "windows": len(windows),
+        "finished": finished,
+        "in_flight": in_flight,
+        "quarantined": quarantined,
+        "orders": sum(int(w.get("orders") or 0) for w in windows),
+        "progress": round(finished / len(windows), 4) if windows else None,
+        "done": done,
+        "eta_seconds": eta,
+        "updated_at": iso(to_utc(ledger.get("updated_at"))),
+    }
+
+
 def work_panel(
     queue: Sequence[Mapping[str, Any]],
     quarantine: Any,
@@ -318,9 +355,10 @@ def work_panel(
     conn_sellers: Mapping[str, str],
     now: datetime,
     base_path: str = "",
+    ledgers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Enrichment queue, open quarantine (counts by reason, newest rows with their task's log) and every
-    checkpoint of the sync."""
+    """Enrichment queue, open quarantine (counts by reason, newest rows with their task's log), every
+    checkpoint of the sync and every history load (order reports)."""
     enrichment = [
         {
             "conn_id": r["conn_id"],
@@ -397,6 +435,7 @@ def work_panel(
             ],
         },
         "checkpoints": rows,
+        "history_loads": [history_row(k, v, now) for k, v in sorted((ledgers or {}).items())],
     }
 
 

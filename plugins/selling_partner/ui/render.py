@@ -181,6 +181,10 @@ def render_freshness(d: Mapping[str, Any]) -> str:
     )
 
 
+def _percent(share: float | None) -> str | None:
+    return None if share is None else f"{share * 100:.0f} %"
+
+
 def render_work(d: Mapping[str, Any]) -> str:
     queue = [
         f"<tr><td>{e(r['conn_id'])}</td>"
@@ -224,6 +228,16 @@ def render_work(d: Mapping[str, Any]) -> str:
             f'<td class="num">{e(progress or None)}</td>'
             f'<td class="num">{e(c["pages_left"])} ({e(eta)})</td><td>{_time(c["updated_at"])}</td></tr>'
         )
+    history = [
+        f"<tr{_attrs(ledger=h['ledger'])}><td>{e(h['conn_id'])}</td>"
+        f"<td>{_time(h['start'])} → {_time(h['end'])}</td>"
+        f'<td class="num">{h["finished"]} / {h["windows"]}</td><td class="num">{h["in_flight"]}</td>'
+        f'<td class="num">{h["quarantined"]}</td><td class="num">{h["orders"]}</td>'
+        f'<td class="num">{e(_percent(h["progress"]))}</td>'
+        f'<td class="num"{_attrs(cell="history-eta", ledger=h["ledger"])}>'
+        f"{e('done' if h['done'] else duration(h['eta_seconds']))}</td><td>{_time(h['updated_at'])}</td></tr>"
+        for h in d.get("history_loads", [])
+    ]
     return (
         f'<h3>Enrichment queue: <span data-cell="enrichment-total">{d["enrichment_queued"]}</span>'
         " orders</h3>"
@@ -249,6 +263,22 @@ def render_work(d: Mapping[str, Any]) -> str:
             ],
             ckpts,
             "No checkpoint yet (the sync has not run).",
+        )
+        + "<h3>History loads (order reports)</h3>"
+        + _table(
+            [
+                "Connection",
+                "Range",
+                "Windows done",
+                "At Amazon",
+                "Quarantined",
+                "Orders",
+                "Progress",
+                "ETA",
+                "Written",
+            ],
+            history,
+            "No history load (sp_api_orders_history) has run.",
         )
     )
 

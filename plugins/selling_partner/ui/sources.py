@@ -105,10 +105,11 @@ class Dashboard:
             log.warning("Amazon orders page: Variables cannot be read", exc_info=True)
             raise SourceUnavailable(_explain("Airflow Variables cannot be read", exc)) from exc
 
-    def checkpoints(self) -> dict[str, dict[str, Any]]:
-        """The sync's checkpoints by Variable key (unreadable ones skipped, with a log line)."""
+    def checkpoints(self, prefix: str = p.CHECKPOINT_PREFIX) -> dict[str, dict[str, Any]]:
+        """The sync's checkpoints (or, with ``HISTORY_PREFIX``, the history loads' ledgers) by Variable
+        key; unreadable ones are skipped with a log line."""
         out = {}
-        for key, raw in self._vars(p.CHECKPOINT_PREFIX).items():
+        for key, raw in self._vars(prefix).items():
             try:
                 ckpt = loads_checkpoint(raw)
             except ValueError:
@@ -161,7 +162,14 @@ class Dashboard:
         queue, quarantine, sync_day = self._warehouse(read)
         sellers = {r["conn_id"]: r["seller_id"] for r in sync_day if r["seller_id"]}
         return p.work_panel(
-            queue, quarantine, self.checkpoints(), self.buckets(now), sellers, now, self.base_path
+            queue,
+            quarantine,
+            self.checkpoints(),
+            self.buckets(now),
+            sellers,
+            now,
+            self.base_path,
+            ledgers=self.checkpoints(p.HISTORY_PREFIX),
         )
 
     def _quota(self, now: datetime) -> dict[str, Any]:
