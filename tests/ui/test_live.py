@@ -1,5 +1,6 @@
 """The "Amazon orders" page in a real Airflow api-server: plugin listed, every route guarded, JSON equal
-to a warehouse the test fills (PostgreSQL), Variables read from the metadata DB, no buyer data, the page
+to a warehouse the test fills (PostgreSQL; its connection and the Variables in the metadata DB, as in a
+deployment), no buyer data, the page
 in headless Chromium inside the UI's iframe (logged in, live refresh, screenshot), and a warehouse that
 stops answering shown as a message.
 
@@ -103,7 +104,6 @@ def live(module_airflow_cluster_factory) -> Iterator[Live]:
         cluster = module_airflow_cluster_factory(
             components={"api-server": DEFAULT_COMPONENTS["api-server"]},
             env={
-                "AIRFLOW_CONN_WAREHOUSE_DEFAULT": conn_json,
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": "{home}/passwords.json",
@@ -112,11 +112,16 @@ def live(module_airflow_cluster_factory) -> Iterator[Live]:
         )
         passwords = json.loads((cluster.home / "passwords.json").read_text())
         tokens = {user: _token(cluster.url, user, pw) for user, pw in passwords.items()}
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        # The warehouse connection and the Variables live in the metadata DB, as in a deployment.
+        body = {"connection_id": "warehouse_default", **json.loads(conn_json)}
+        r = requests.post(f"{cluster.url}/api/v2/connections", json=body, headers=admin, timeout=30)
+        assert r.status_code == 201, r.text
         for key, value in world.variables.items():
             r = requests.post(
                 f"{cluster.url}/api/v2/variables",
                 json={"key": key, "value": value},
-                headers={"Authorization": f"Bearer {tokens['admin']}"},
+                headers=admin,
                 timeout=30,
             )
             assert r.status_code == 201, r.text
