@@ -1,8 +1,7 @@
 """The "Amazon orders" page in a real Airflow api-server: plugin listed, every route guarded, JSON equal
 to a warehouse the test fills (PostgreSQL; its connection and the Variables in the metadata DB, as in a
-deployment), no buyer data, the page
-in headless Chromium inside the UI's iframe (logged in, live refresh, screenshot), and a warehouse that
-stops answering shown as a message.
+deployment), no buyer data, the page in headless Chromium inside the UI's iframe (logged in, opened from
+Browse, live refresh, screenshots), and a warehouse that stops answering shown as a message.
 
 One api-server (no scheduler: the page needs none) serves the whole module. Users come from
 SimpleAuthManager with "all admins" off, so anonymous requests really are anonymous.

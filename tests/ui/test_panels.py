@@ -85,6 +85,13 @@ def test_a_missing_warehouse_is_a_message(sqlite_warehouse_conn_id, monkeypatch,
     dash = Dashboard(sqlite_warehouse_conn_id, variables=lambda prefix: {}, clock=lambda: NOW)
     with pytest.raises(SourceUnavailable, match=f"warehouse '{sqlite_warehouse_conn_id}' cannot be read"):
         dash.panel("orders")
+    # A warehouse nobody has created yet (an empty file): the message says what creates the tables.
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{sqlite_warehouse_conn_id.upper()}",
+        json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "empty.db")}),
+    )
+    with pytest.raises(SourceUnavailable, match="no tables yet: the first sync or events run creates them"):
+        dash.panel("orders")
     unknown = Dashboard("no_such_connection", variables=lambda prefix: {}, clock=lambda: NOW)
     with pytest.raises(SourceUnavailable, match="'no_such_connection' is not usable"):
         unknown.panel("quota")

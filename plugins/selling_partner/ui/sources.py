@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 #: The warehouse connection the page reads (default: the DAGs' ``warehouse_default``).
 WAREHOUSE_CONN_ENV = "SP_API_UI_WAREHOUSE_CONN_ID"
 PANELS = ("orders", "freshness", "work", "quota", "charts")
+#: SQLite's and PostgreSQL's words for a table that is not there.
+_NO_TABLE = re.compile(r"no such table|relation \S+ does not exist")
 
 
 class SourceUnavailable(RuntimeError):
@@ -96,7 +99,10 @@ class Dashboard:
             return fn(reads)
         except Exception as exc:
             log.warning("Amazon orders page: warehouse %s cannot be read", self.conn_id, exc_info=True)
-            raise SourceUnavailable(_explain(f"warehouse {self.conn_id!r} cannot be read", exc)) from exc
+            message = _explain(f"warehouse {self.conn_id!r} cannot be read", exc)
+            if _NO_TABLE.search(str(exc)):
+                message += " (no tables yet: the first sync or events run creates them)"
+            raise SourceUnavailable(message) from exc
 
     def _vars(self, prefix: str) -> dict[str, str | None]:
         try:
