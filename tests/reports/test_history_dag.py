@@ -142,3 +142,38 @@ def test_dag_wiring(airflow_db):
     assert [t.task_id for t in dag.tasks] == [TASK]
     assert [o.uri for o in dag.tasks[0].outlets] == ["sp_api://warehouse/sp_orders"]
     assert "ledger" in dag.doc_md and "sweep" in dag.doc_md
+
+
+def test_request_interrupted_before_its_report_id_was_saved_is_found_again(history_env, pg_warehouse_conn_id):
+    """A crash between Amazon accepting ``createReport`` and the ledger saving the report id leaves the
+    window CREATING: the next run finds the report with ``getReports`` instead of requesting it again."""
+    from airflow.models.variable import Variable as VariableModel
+    from selling_partner.checkpoint import dumps_checkpoint
+    from selling_partner.hooks.reports import SellingPartnerReportsHook
+    from selling_partner.reports import ledger as lg
+    from selling_partner.reports.parsing import REPORT_TYPE
+    from selling_partner.warehouse import get_warehouse
+
+    sb = history_env(orders=150, days=10, seed=23)
+    start, end = _range(15)
+    requested = {"start": _iso(start), "end": _iso(end), "marketplace_ids": [US], "window_days": 10.0}
+    windows = lg.plan_windows(start, end, [US], 10.0)
+    ledger = lg.new_ledger(
+        conn_id="sp_api_default", requested=requested, report_type=REPORT_TYPE, windows=windows, now=start
+    )
+    ledger.update(end=_iso(end), run={"run_id": "the crashed run"})
+    first = windows[0]
+    lg.mark_creating(ledger, first["id"], now=datetime.now(UTC))
+    hook = SellingPartnerReportsHook("sp_api_default")  # the request Amazon accepted before the crash
+    hook.create_report(REPORT_TYPE, [US], data_start_time=start, data_end_time=start + timedelta(days=10))
+    hook.close()
+    VariableModel.set(lg.ledger_key("sp_api_default", requested), dumps_checkpoint(ledger))
+
+    conf = {"start_date": _iso(start), "end_date": _iso(end), "marketplace_ids": [US], "window_days": 10,
+            "warehouse_conn_id": pg_warehouse_conn_id}  # fmt: skip
+    summary = xcom_result(run_dag(load_dag("sp_api_orders_history"), run_conf=conf), TASK)
+    assert summary["run_reused"] == 1 and summary["run_created"] == 1
+    assert sb.stats()["operations"]["createReport"]["calls"] == 2 == len(windows)
+    assert sb.stats()["operations"]["getReports"]["calls"] >= 1
+    truth = _truth_in(sb, start, end, {US})
+    assert compare(expected_rows(truth), get_warehouse(pg_warehouse_conn_id)) == []

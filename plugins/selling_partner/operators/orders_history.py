@@ -184,6 +184,15 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
         now = _utcnow()
         ledger = store.load(key)
         run_id = _run_id(context)
+        if (
+            ledger is not None
+            and lg.check_ledger(ledger).get("done")
+            and not any(w["status"] == "QUARANTINED" for w in ledger["windows"])
+            and ledger.get("run", {}).get("run_id") != run_id
+        ):
+            # A new trigger of a history that finished cleanly loads it again (like a new backfill).
+            self.log.info("history %s finished before; this new run loads it again", key)
+            ledger = None
         if ledger is None:
             start = plan.to_utc(requested["start"])
             end = plan.to_utc(requested["end"]) or now.replace(microsecond=0)
@@ -202,7 +211,6 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
                 key, requested["start"], ledger["end"], len(windows), ", ".join(requested["marketplace_ids"]),
             )  # fmt: skip
         else:
-            lg.check_ledger(ledger)
             if ledger.get("run", {}).get("run_id") != run_id:
                 ledger, reopened = lg.reopen_quarantined(ledger, now=now)
                 if reopened:
