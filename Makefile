@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 ONLY ?=
 
-.PHONY: install test lint format bench demo sandbox clean
+.PHONY: install test lint format bench demo airflow sandbox clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml include/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -34,8 +34,11 @@ test: lint  ## ruff + the whole pytest suite
 bench: $(STAMP)  ## run benchmarks (ONLY=<name> for one); writes bench/results.json
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
 
-demo: $(STAMP)  ## sandbox -> historical sync -> SQLite warehouse -> report
+demo: $(STAMP)  ## the whole system on loopback (sandbox, SQS, the four DAGs, SQLite warehouse) -> report
 	$(BIN)/python -m demo
+
+airflow: $(STAMP)  ## the full Airflow UI on the demo's setup, the world moving slowly; Ctrl-C stops all
+	$(BIN)/python -m demo.ui
 
 sandbox: $(STAMP)  ## run the SP-API sandbox plus a moto SQS server in the foreground
 	$(BIN)/python -m sp_api_sandbox up
