@@ -2,7 +2,8 @@
 
 The expectations are derived here from the spec literals (plain Python over the spec, no product code),
 so a wrong query or a wrong aggregation shows as a mismatch. Times are relative to the ``now`` the world
-is built at; every window edge is at least minutes away from a change, so a few seconds between
+is built at; every window edge is at least ten minutes away from a change (the 24-hour chart starts at
+the top of the hour 23 hours back, so nothing sits between 22 and 24 hours ago), so the seconds between
 filling and reading never move a change across an edge.
 """
 
@@ -38,7 +39,7 @@ ORDERS: dict[str, tuple[str, str, str, list[tuple[str, int]], int | None]] = {
     "202-0000000-0000006": (S1, UK, "MERCHANT", [("PARTIALLY_SHIPPED", 40)], 1440),
     "202-0000000-0000007": (S1, UK, "AMAZON", [("PENDING", 50)], None),
     "111-0000000-0000008": (S2, US, "AMAZON", [("UNSHIPPED", 15)], None),
-    "111-0000000-0000009": (S2, US, "MERCHANT", [("SHIPPED", 1380)], None),
+    "111-0000000-0000009": (S2, US, "MERCHANT", [("SHIPPED", 1290)], None),
 }
 #: Seconds from PublishTime to applied status of the notifications processed 5 minutes ago.
 LATENCIES = [float(s) for s in range(1, 21)]
