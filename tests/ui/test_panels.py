@@ -105,3 +105,22 @@ def test_latency_percentiles_and_masking() -> None:
     assert panels.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert panels.mask_quoted("at $.a: '98101' is not \"x\"") == "at $.a: '…' is not '…'"
     assert panels.age_seconds(NOW - timedelta(seconds=90), NOW) == 90
+
+
+def test_backfill_between_windows_estimates_from_the_finished_windows() -> None:
+    from selling_partner.ui import panels
+
+    start = NOW - timedelta(days=10)
+    ckpt = {
+        "mode": "backfill",
+        "conn_id": "c",
+        "cursor": (start + timedelta(days=4)).isoformat(),
+        "backfill_start": start.isoformat(),
+        "backfill_end": (start + timedelta(days=10)).isoformat(),
+        "covered_seconds": 4 * 86400.0,
+        "covered_orders": 800,  # 200 orders a day -> 6 days left = 1200 orders = 12 pages
+    }
+    row = panels.checkpoint_row("k", ckpt, NOW, rate=(2.0, 0.01))
+    assert (row["pages_left"], row["eta_seconds"], row["progress"]) == (12, 1000, 0.4)
+    assert panels.checkpoint_row("k", {**ckpt, "covered_seconds": 0}, NOW)["pages_left"] is None
+    assert panels.checkpoint_row("k", {**ckpt, "done": True}, NOW)["eta_seconds"] is None

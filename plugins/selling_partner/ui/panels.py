@@ -37,6 +37,8 @@ HISTORY_FINISHED = frozenset({"LOADED", "EMPTY", "QUARANTINED"})
 HISTORY_IN_FLIGHT = frozenset({"CREATING", "IN_QUEUE", "IN_PROGRESS", "DONE"})
 #: Upper bounds (seconds) of the publish-to-status histogram's buckets; the last is open.
 LATENCY_BOUNDS = (1, 2, 5, 10, 30, 60, 120, 300, 900)
+#: Orders per searchOrders page the sync asks for (``estimate_remaining_pages``' default).
+PAGE_SIZE = 100
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -269,6 +271,14 @@ def freshness_panel(
 # --------------------------------------------------------------------------- work in flight
 
 
+def _pages_after(ckpt: Mapping[str, Any], cursor: datetime | None, end: datetime | None) -> int | None:
+    covered = float(ckpt.get("covered_seconds") or 0.0)
+    if cursor is None or end is None or covered <= 0:
+        return None
+    density = int(ckpt.get("covered_orders") or 0) / covered
+    return math.ceil(density * max(0.0, (end - cursor).total_seconds()) / PAGE_SIZE)
+
+
 def checkpoint_row(
     key: str, ckpt: Mapping[str, Any], now: datetime, rate: tuple[float, float] | None = None
 ) -> dict[str, Any]:
@@ -287,7 +297,10 @@ def checkpoint_row(
     running = ckpt.get("current_run") or None
     pages_left = eta = None
     if not ckpt.get("done") and (mode == "backfill" or ckpt.get("window_start")):
-        pages_left = estimate_remaining_pages(dict(ckpt))
+        if ckpt.get("window_start"):
+            pages_left = estimate_remaining_pages(dict(ckpt))
+        else:  # a backfill between windows: the order density of the finished windows over what is left
+            pages_left = _pages_after(ckpt, cursor, end)
         if pages_left is not None:
             tokens, per_second = rate or (0.0, DEFAULT_LIMITS["searchOrders"][0])
             eta = math.ceil(max(0.0, pages_left - max(tokens, 0.0)) / max(per_second, 1e-9))
