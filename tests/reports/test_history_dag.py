@@ -177,3 +177,55 @@ def test_request_interrupted_before_its_report_id_was_saved_is_found_again(histo
     assert sb.stats()["operations"]["getReports"]["calls"] >= 1
     truth = _truth_in(sb, start, end, {US})
     assert compare(expected_rows(truth), get_warehouse(pg_warehouse_conn_id)) == []
+
+
+def test_repeated_fatal_quarantines_the_window_a_new_run_retries_it_and_pii_is_opt_in(
+    history_env, pg_warehouse_conn_id
+):
+    from selling_partner.warehouse import get_warehouse
+
+    sb = history_env(orders=120, days=6, seed=24, extra={"include_pii": True})
+    _config(sb, fatal_next=10)
+    start, end = _range(8)
+    conf = {"start_date": _iso(start), "end_date": _iso(end), "marketplace_ids": [US], "window_days": 10,
+            "max_fatal_retries": 1, "warehouse_conn_id": pg_warehouse_conn_id}  # fmt: skip
+    dag = load_dag("sp_api_orders_history")
+    failed = run_dag(dag, run_conf=conf, expect="failed")
+    assert task_states(failed)[TASK] == "failed"
+    ledger_key = next(k for k in _variables("sp_api_history__"))
+    [window] = json.loads(get_variable(ledger_key))["windows"]
+    assert (
+        window["status"] == "QUARANTINED" and window["attempts"] == 2 and "FATAL 2 times" in window["error"]
+    )
+    assert "seeded FATAL fault" in window["error"]  # the error document's reason
+    assert sb.stats()["operations"]["createReport"]["calls"] == 2
+    warehouse = get_warehouse(pg_warehouse_conn_id)
+    warehouse.ensure_schema()
+    assert warehouse.fetch_orders() == []
+
+    _config(sb, fatal_next=0)
+    summary = xcom_result(run_dag(dag, run_conf=conf), TASK)  # a new run tries the quarantined window again
+    assert summary["windows"] == {"LOADED": 1} and summary["quarantined_windows"] == []
+    # PII enabled on the connection: the report's ship city/state/postal code/country go to sp_order_buyers
+    truth = sb.truth(lastUpdatedAfter=_iso(start), lastUpdatedBefore=_iso(end), include_pii=True)
+    addresses = {
+        o["orderId"]: o["recipient"]["deliveryAddress"]
+        for o in truth["orders"]
+        if o["salesChannel"]["marketplaceId"] == US and o.get("recipient")
+    }
+    buyers = {b["order_id"]: b for b in warehouse.fetch_buyers() if b["city"]}
+    assert addresses and set(buyers) == set(addresses)
+    for oid, address in addresses.items():
+        b = buyers[oid]
+        assert (b["city"], b["state_or_region"], b["postal_code"], b["country_code"]) == (
+            address["city"], address["stateOrRegion"], address["postalCode"], address["countryCode"],
+        )  # fmt: skip
+        assert b["buyer_name"] is None and b["address_line1"] is None  # a report has no more than that
+
+
+def _variables(prefix: str) -> list[str]:
+    from airflow.models.variable import Variable as VariableModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [v.key for v in session.query(VariableModel).filter(VariableModel.key.startswith(prefix))]

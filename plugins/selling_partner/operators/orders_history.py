@@ -264,7 +264,7 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
         if pace.action == "defer":
             store.save(key, ledger)
             self.log.info("waiting for %s: %s", what, _describe(ledger))
-            self.defer_for(Pace("defer", pace.seconds, f"{what}: deferring {pace.seconds:.0f} s"))
+            self.defer_for(Pace("defer", pace.seconds, f"{what}: deferring {pace.seconds:.1f} s"))
         if pace.seconds > 0:
             time.sleep(pace.seconds)
 
@@ -449,8 +449,9 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
 
             raise AirflowFailException(
                 f"{len(quarantined)} report window(s) were quarantined after repeated failures, e.g. "
-                f"{quarantined[0]['id']}: {quarantined[0]['error']}. Everything else is loaded. Trigger the "
-                "same history again later: a new run requests only the quarantined windows."
+                f"{quarantined[0]['id']}: {str(quarantined[0]['error']).rstrip('.')}. Everything else is "
+                "loaded. Trigger the same history again later: a new run requests only the quarantined "
+                "windows."
             )
         return summary
 
