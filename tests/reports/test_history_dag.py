@@ -78,6 +78,15 @@ def test_history_equals_truth_defers_retries_fatal_and_hands_over(history_env, p
     fatal = [w for w in ledger["windows"] if w["attempts"]]
     assert len(fatal) == 1 and "FATAL" in fatal[0]["error"] and fatal[0]["status"] in ("LOADED", "EMPTY")
 
+    # The try is recorded for on-call like a sync run.
+    [run] = get_warehouse(pg_warehouse_conn_id).fetch_sync_runs()
+    assert (run["mode"], run["status"], run["pages"], run["orders"]) == (
+        "history", "success", summary["windows"]["LOADED"], summary["orders"],
+    )  # fmt: skip
+    sp_api_calls = {op: n["calls"] for op, n in sb.stats()["operations"].items() if op != "lwaToken"}
+    assert run["calls"] == sum(sp_api_calls.values())  # every SP-API call of every process of the try
+    assert run["deferrals"] == summary["run_deferrals"] >= 1
+
     # The hand-over: the sweep of sp_api_orders_sync starts 2 hours before the history's end.
     assert summary["handover"]["action"] == "create"
     sweep = json.loads(get_variable(summary["handover"]["sweep_checkpoint"]))
@@ -206,6 +215,9 @@ def test_repeated_fatal_quarantines_the_window_a_new_run_retries_it_and_pii_is_o
     _config(sb, fatal_next=0)
     summary = xcom_result(run_dag(dag, run_conf=conf), TASK)  # a new run tries the quarantined window again
     assert summary["windows"] == {"LOADED": 1} and summary["quarantined_windows"] == []
+    runs = sorted(warehouse.fetch_sync_runs(), key=lambda r: r["started_at"])
+    assert [(r["mode"], r["status"]) for r in runs] == [("history", "failed"), ("history", "success")]
+    assert runs[0]["error"].startswith("AirflowFailException: 1 report window(s) were quarantined")
     # PII enabled on the connection: the report's ship city/state/postal code/country go to sp_order_buyers
     truth = sb.truth(lastUpdatedAfter=_iso(start), lastUpdatedBefore=_iso(end), include_pii=True)
     addresses = {

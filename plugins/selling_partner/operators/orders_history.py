@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
     from selling_partner.warehouse import Warehouse
 
+#: Counters of one try kept in the ledger (``run``), so they survive deferrals.
+RUN_COUNTERS = (
+    "deferrals", "created", "reused", "loaded", "orders", "quarantined", "calls", "throttled", "retries",
+)  # fmt: skip
 LEDGER_DESCRIPTION = (
     "SP-API order history ledger (SpApiOrdersHistoryOperator): one entry per report window. Delete it, or "
     "trigger sp_api_orders_history with reset_ledger=true, to request every window again."
@@ -137,8 +141,21 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
         return self._guarded(key, store, ledger)
 
     def _guarded(self, key: str, store: CheckpointStore, ledger: dict[str, Any]) -> dict[str, Any]:
+        """Run the loop; every try that ends (success or failure) is recorded in ``sp_sync_runs``."""
+        from airflow.sdk.exceptions import TaskDeferred
+
         try:
             return self._run(key, store, ledger)
+        except TaskDeferred:
+            raise
+        except Exception as exc:
+            from selling_partner.warehouse import error_summary
+
+            try:
+                self._record_run(ledger, error=error_summary(exc))
+            except Exception:  # the warehouse may be what failed: the original error matters
+                self.log.exception("could not record the failed try in sp_sync_runs")
+            raise
         finally:
             self.close_hook()
 
@@ -216,15 +233,15 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
                 if reopened:
                     self.log.info("a new run tries the %d quarantined windows again", reopened)
             self.log.info("resuming history ledger %s: %s", key, _describe(ledger))
+        ti = context.get("ti") if context else None
         ledger["run"] = {
             "run_id": run_id,
+            "dag_id": getattr(ti, "dag_id", None),
+            "task_id": getattr(ti, "task_id", None),
             "try_number": try_number,
             "started_at": plan.iso(now),
-            "deferrals": 0,
-            "created": 0,
-            "reused": 0,
-            "loaded": 0,
-            "orders": 0,
+            "deferred_seconds": 0.0,
+            **dict.fromkeys(RUN_COUNTERS, 0),
         }
         store.save(key, ledger)
         return ledger
@@ -262,6 +279,9 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
     ) -> None:
         pace = self.pace(seconds)
         if pace.action == "defer":
+            run = ledger["run"]
+            run["deferred_seconds"] = float(run.get("deferred_seconds", 0.0)) + pace.seconds
+            self._absorb_stats(run)
             store.save(key, ledger)
             self.log.info("waiting for %s: %s", what, _describe(ledger))
             self.defer_for(Pace("defer", pace.seconds, f"{what}: deferring {pace.seconds:.1f} s"))
@@ -391,6 +411,7 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
         )  # fmt: skip
         ledger["run"]["loaded"] += 1
         ledger["run"]["orders"] += len(orders)
+        ledger["run"]["quarantined"] += len(parsed.rejected)
         self._save(store, key, ledger)
         self.log.info(
             "window %s: loaded report %s: %d orders from %d rows%s (%s%s); %s",
@@ -423,6 +444,7 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
     # ------------------------------------------------------------------ the end
 
     def _finish(self, key: str, store: CheckpointStore, ledger: dict[str, Any]) -> dict[str, Any]:
+        self._absorb_stats(ledger["run"])
         now = _utcnow()
         if not ledger.get("handover"):
             ledger["handover"] = self._handover(store, ledger, now)
@@ -444,6 +466,8 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
             **{f"run_{k}": v for k, v in ledger["run"].items() if isinstance(v, int)},
         }
         self.log.info("history %s finished: %s", key, _describe(ledger))
+        if not quarantined:
+            self._record_run(ledger)
         if quarantined:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -454,6 +478,62 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
                 "windows."
             )
         return summary
+
+    def _absorb_stats(self, run: dict[str, Any]) -> None:
+        """Add what the hook sent since the last call to the try's counters (they outlive the process)."""
+        hook = self.__dict__.get("hook")
+        if hook is None:
+            return
+        totals = hook.stats.totals()
+        seen = self.__dict__.get("_stats_seen", {})
+        for name, value in totals.items():
+            run[name] = int(run.get(name, 0)) + value - seen.get(name, 0)
+        self._stats_seen = dict(totals)
+
+    def close_hook(self) -> None:
+        super().close_hook()
+        self._stats_seen = {}
+
+    def _record_run(self, ledger: dict[str, Any], *, error: str | None = None) -> None:
+        """One ``sp_sync_runs`` row per try (``mode = history``; ``pages`` = report windows loaded)."""
+        from selling_partner.reports.parsing import REPORT_API_VERSION
+        from selling_partner.warehouse import SyncRunRecord
+
+        run = ledger["run"]
+        self._absorb_stats(run)
+        now = _utcnow()
+        started = plan.to_utc(run.get("started_at")) or now
+        start = plan.to_utc(ledger["requested"]["start"]) or now
+        key = lg.ledger_key(self.sp_api_conn_id, ledger["requested"])
+        self._warehouse().record_sync_run(
+            SyncRunRecord(
+                conn_id=self.sp_api_conn_id,
+                mode="history",
+                status="failed" if error else "success",
+                window_start=start,
+                window_end=plan.to_utc(ledger.get("end")) or now,
+                pages=int(run["loaded"]),
+                orders=int(run["orders"]),
+                calls=int(run["calls"]),
+                throttled=int(run["throttled"]),
+                duration_seconds=(now - started).total_seconds(),
+                seller_id=self.hook.config.seller_id,
+                marketplace_ids=ledger["requested"]["marketplace_ids"],
+                api_version=REPORT_API_VERSION,
+                started_at=started,
+                finished_at=now,
+                dag_id=run.get("dag_id"),
+                dag_run_id=run.get("run_id"),
+                task_id=run.get("task_id"),
+                error=error,
+                run_id=f"{run.get('run_id')}:{run.get('task_id')}:{key}:{run.get('try_number')}",
+                try_number=int(run.get("try_number") or 1),
+                deferrals=int(run["deferrals"]),
+                deferred_seconds=float(run.get("deferred_seconds", 0.0)),
+                retries=int(run["retries"]),
+                quarantined=int(run["quarantined"]),
+            )
+        )
 
     def _handover(self, store: CheckpointStore, ledger: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Start (or move on) the sweep of sp_api_orders_sync for the same marketplaces at the history's
