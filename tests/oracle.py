@@ -835,6 +835,12 @@ def _newest(notifications: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str
     return out
 
 
+def _unfetchable(truth: Mapping[str, Any], wanted: Iterable[str], not_found: Iterable[str]) -> set[str]:
+    """The wanted orders enrichment cannot load: unknown to Amazon, or bad records to quarantine."""
+    wanted = set(wanted)
+    return (wanted & set(not_found)) | (wanted & set(_quarantined(truth)))
+
+
 def event_expected_rows(
     truth: Mapping[str, Any],
     notifications: Iterable[Mapping[str, Any]],
@@ -845,13 +851,18 @@ def event_expected_rows(
     enriched: bool = True,
     source: str | Mapping[str, str] = "event",
     order_ids: Iterable[str] | None = None,
+    not_found: Iterable[str] = (),
 ) -> dict[str, Rows]:
     """The rows each event table should hold after the event path took ``notifications`` (the
     delivered ones of this seller, duplicates allowed) and, when ``enriched``, fetched every order.
 
     ``source`` is who loaded each order's final record (one value, or per order id; default
     ``event``); ``order_ids`` the orders expected in ``sp_orders`` (default: the notified ones; a
-    sweep adds the rest of the truth); ``conn_id`` the seller connection the inbox rows name.
+    sweep adds the rest of the truth); ``conn_id`` the seller connection the inbox rows name;
+    ``not_found`` notified orders Amazon does not know (getOrder answers 404). Those, and the truth's
+    bad records to quarantine, cannot be enriched: they keep their summary (status columns only) and
+    have an open ``sp_order_quarantine`` row of source ``enrich``; with ``enriched`` that table holds
+    nothing else of this seller.
     """
     if api_version not in API_VERSIONS:
         raise ValueError(f"api_version must be one of {API_VERSIONS}, got {api_version!r}")
@@ -875,12 +886,23 @@ def event_expected_rows(
                 "source": "summary",
             }
             history[_key(TABLES[HISTORY], row)] = row
+    unfetchable = _unfetchable(truth, wanted, not_found) if enriched else wanted
     if enriched:
         truth_by_id = {raw["orderId"]: raw for raw in _loadable(truth)}
-        missing = sorted(wanted - truth_by_id.keys())
+        missing = sorted(wanted - unfetchable - truth_by_id.keys())
         if missing:
             raise ValueError(f"notified orders missing from the truth: {missing[:5]}")
-        for order_id in sorted(wanted):
+        out[QUARANTINE] = {
+            (oid, "enrich"): {
+                "order_id": oid,
+                "source": "enrich",
+                "reason": NON_EMPTY_TEXT,
+                "attempts": AT_LEAST_ONE,
+                "resolved_at": None,
+            }
+            for oid in unfetchable
+        }
+        for order_id in sorted(wanted - unfetchable):
             rows = _order_rows(truth_by_id[order_id], api_version=api_version, seller_id=seller)
             rows[ORDERS][0]["source"] = loader(order_id)
             for table in (ORDERS, ITEMS, PACKAGES):
@@ -891,17 +913,18 @@ def event_expected_rows(
             if key in history:  # a notification observed this version first
                 final["source"] = history[key]["source"]
             history[key] = final
-    else:
-        for order_id, n in _newest(notes).items():
-            out[ORDERS][(order_id,)] = {
-                "order_id": order_id,
-                "seller_id": seller,
-                "order_status": n["order_status"],
-                "last_updated_time": parse_time(n["time"]),
-                "source": "summary",
-                "status_from_complete": False,
-                "is_complete": False,
-            }
+    newest = _newest(notes)
+    for order_id in sorted(unfetchable & newest.keys()):
+        n = newest[order_id]
+        out[ORDERS][(order_id,)] = {
+            "order_id": order_id,
+            "seller_id": seller,
+            "order_status": n["order_status"],
+            "last_updated_time": parse_time(n["time"]),
+            "source": "summary",
+            "status_from_complete": False,
+            "is_complete": False,
+        }
     fba: Rows = out[FBA]
     for n in notes:
         if n["notification_type"] != FBA_OUTBOUND_SHIPMENT_STATUS:
@@ -944,14 +967,15 @@ def event_warehouse_rows(warehouse: Any, *, seller_id: str | None = None) -> dic
         HISTORY: warehouse.fetch_status_history(),
         FBA: warehouse.fetch_fba_shipment_status(),
         INBOX: warehouse.fetch_inbox(),
+        QUARANTINE: warehouse.fetch_order_quarantine(),
     }
     if seller_id is None:
         return rows
     mine = {r["order_id"] for r in rows[ORDERS] if r.get("seller_id") == seller_id}
     mine |= {r["order_id"] for r in rows[INBOX] if r.get("seller_id") == seller_id}
     out = {t: [r for r in rows[t] if r.get("order_id") in mine] for t in (ORDERS, ITEMS, PACKAGES, HISTORY)}
-    out[FBA] = [r for r in rows[FBA] if r.get("seller_id") == seller_id]
-    out[INBOX] = [r for r in rows[INBOX] if r.get("seller_id") == seller_id]
+    for table in (FBA, INBOX, QUARANTINE):
+        out[table] = [r for r in rows[table] if r.get("seller_id") == seller_id]
     return out
 
 
@@ -966,6 +990,7 @@ def compare_events(
     enriched: bool = True,
     source: str | Mapping[str, str] = "event",
     order_ids: Iterable[str] | None = None,
+    not_found: Iterable[str] = (),
     limit: int = 30,
 ) -> list[str]:
     """Differences between the event tables and what the event path must give (empty list: equal).
@@ -984,27 +1009,37 @@ def compare_events(
         enriched=enriched,
         source=source,
         order_ids=order_ids,
+        not_found=not_found,
     )
     if hasattr(warehouse, "fetch_orders"):
         warehouse = event_warehouse_rows(warehouse, seller_id=seller)
-    actual = {t: list(warehouse.get(t) or ()) for t in EVENT_TABLES}
+    actual = {t: list(warehouse.get(t) or ()) for t in (*EVENT_TABLES, QUARANTINE)}
     skip = dict(NOT_COMPARABLE[api_version])
-    if not enriched:
-        kept = {"order_id", "seller_id", "is_complete", *STATUS_COLUMNS}
-        skip[ORDERS] = frozenset(TABLES[ORDERS].kinds) - kept
+    status_only = frozenset(TABLES[ORDERS].kinds) - {"order_id", "seller_id", "is_complete", *STATUS_COLUMNS}
     if conn_id is None:
         skip[INBOX] = frozenset({"conn_id"})
+    # Orders known only from their summaries (all of them before enrichment): status columns only.
+    summary_only = {k[0] for k, row in expected[ORDERS].items() if row.get("source") == "summary"}
     unmatched = frozenset({r.get("order_id") for r in actual[ORDERS]} ^ {k[0] for k in expected[ORDERS]})
-    diffs = _compare_table(
-        TABLES[ORDERS], expected[ORDERS], actual[ORDERS], skip_columns=skip.get(ORDERS, frozenset())
-    )
+    diffs: list[str] = []
+    for part, columns in ((False, skip.get(ORDERS, frozenset())), (True, status_only)):
+        diffs += _compare_table(
+            TABLES[ORDERS],
+            {k: v for k, v in expected[ORDERS].items() if (k[0] in summary_only) is part},
+            [r for r in actual[ORDERS] if (r.get("order_id") in summary_only) is part],
+            skip_columns=columns,
+        )
     for table in (ITEMS, PACKAGES):
         if enriched:
-            diffs += _compare_table(TABLES[table], expected[table], actual[table], skip_orders=unmatched)
+            diffs += _compare_table(
+                TABLES[table], expected[table], actual[table], skip_orders=unmatched | summary_only
+            )
     for table in (HISTORY, FBA, INBOX):
         diffs += _compare_table(
             TABLES[table], expected[table], actual[table], skip_columns=skip.get(table, frozenset())
         )
+    if QUARANTINE in expected and QUARANTINE in warehouse:
+        diffs += _compare_table(TABLES[QUARANTINE], expected[QUARANTINE], actual[QUARANTINE])
     if len(diffs) > limit:
         diffs = [*diffs[:limit], f"... and {len(diffs) - limit} more differences"]
     return diffs

@@ -38,6 +38,7 @@ def test_storm_lands_once_and_enriches_each_order_once(event_path):
     distinct = {n["notification_id"] for n in notes}
     orders = seller.order_ids()
     per_order = [sum(n["order_id"] == o for n in notes) for o in orders]
+    assert any(n["notification_type"] == "FBA_OUTBOUND_SHIPMENT_STATUS" for n in notes)
     assert len(notes) >= 200 and published > len(notes) and max(per_order) >= 3, (len(notes), published)
 
     events = env.run_events()
