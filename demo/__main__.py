@@ -55,6 +55,8 @@ _OPERATORS = (
     "SpApiAckNotificationsOperator",
     "SpApiEnrichOrdersOperator",
 )
+#: A log line of one of the package's operators (its logger name ends with the class).
+_OPERATOR_LINE = re.compile(r"\[[\w.]*\b(?:%s)\]" % "|".join(_OPERATORS))  # noqa: UP031
 #: Sync lines worth showing while it runs (the others are in the log).
 _SYNC_PROGRESS = re.compile(r"(window \S+->\S+|sync of|deferring|resum)", re.IGNORECASE)
 _LOG_LINE = re.compile(r"^\S+\s+\[\w+\s*\]\s+(?P<msg>.*?)\s+\[[\w.]+\](?:\s+\w+=\S+)*\s*$")
@@ -119,7 +121,7 @@ class DagTest:
             for line in self.process.stdout:
                 log.write(line)
                 self.lines.append(line)
-                if any(op in line for op in _OPERATORS) and self.show(line):
+                if _OPERATOR_LINE.search(line) and self.show(line):
                     self.say(f"  {short(line)}", indent=True)
                 if self.ready_when is not None and self.ready_when.search(line):
                     self.ready.set()
@@ -181,7 +183,7 @@ class World:
 
 
 def _sync_line(line: str) -> bool:
-    return "SpApiOrdersSyncOperator" not in line or bool(_SYNC_PROGRESS.search(line))
+    return bool(_SYNC_PROGRESS.search(line))
 
 
 def run_setup(env: dict[str, str], say: Progress) -> None:
