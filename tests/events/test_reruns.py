@@ -1,6 +1,7 @@
 """Crash points and reruns of the event path: nothing lost, nothing applied twice.
 
-* The events run ends after the land task committed and before ack (a crash between them): the
+* The land task fails before its commit (the warehouse is unreachable): nothing lands or is deleted.
+  The events run ends after the land task committed and before ack (a crash between them): the
   messages come back after the visibility timeout; a rerun whose ack cannot reach SQS applies
   nothing again and succeeds; the next rerun deletes exactly those messages. The warehouse, its
   bookkeeping included, never changes after the first commit.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +23,7 @@ import time
 import pytest
 from sp_api_sandbox.launcher import free_port
 
-from tests.events.conftest import ACK, LAND, SENSOR, wait_until
+from tests.events.conftest import ACK, LAND, SENSOR, WAREHOUSE_CONN_ID, wait_until
 from tests.fixtures.airflow import REPO, airflow_env
 
 pytestmark = pytest.mark.integration
@@ -47,11 +49,28 @@ def _unreachable_sqs() -> str:
     return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
 
 
+def _unreachable_postgres() -> str:
+    """A ``postgres`` connection to a port nobody listens on."""
+    return json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": free_port(), "login": "root",
+                       "schema": "warehouse", "extra": {"connect_timeout": 2}})  # fmt: skip
+
+
 def test_land_rerun_after_its_commit_and_a_failed_ack_apply_nothing_twice(event_path, monkeypatch):
     env = event_path(env={"SP_API_EVENTS_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY)})
     seller = env.seller
     seller.advance(new_orders=15, changes=20, duplicates=0.5, double_encoded=0.3, poison=2, foreign_seller=2)
     published = seller.reports[0]["published"]
+
+    # 0. The land task fails before its commit (the warehouse is unreachable): nothing lands, nothing
+    #    is deleted, the messages come back.
+    good_warehouse = os.environ[f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"]
+    monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", _unreachable_postgres())
+    failed = env.run_events(expect="failed")
+    assert failed["land"] is None and failed["ack"] is None
+    assert sum(env.queue_depth()) == published  # the sensor's messages in flight, none deleted
+    monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", good_warehouse)
+    assert env.warehouse().schema_version() == 0  # nothing was written
+    wait_until(lambda: env.queue_depth() == (published, 0), timeout=6 * VISIBILITY, what="redelivery")
 
     # 1. The run ends after land committed, before ack.
     dag = env.events_dag()
