@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m bench [--only NAME] [--list]``.
 
 Discovers ``bench/bench_*.py`` modules (each with ``NAME`` and ``run()``), prints a table and merges
-the results into ``bench/results.json``: entries of the benchmarks run are replaced, others kept.
+the results into ``bench/results.json``: entries of the benchmarks run are replaced, others kept; then
+writes ``bench/report.md`` and its plots from all of them (``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     if shown:
         print()
         print(format_table(shown))
-    print(f"\nWrote {RESULTS.relative_to(HERE.parent)} ({len(merged)} entries)")
+    from bench.report import write_report
+
+    report = write_report(merged, HERE)
+    written = f"{RESULTS.relative_to(HERE.parent)} ({len(merged)} entries)"
+    print(f"\nWrote {written} and {report.relative_to(HERE.parent)}")
     return 1 if failed else 0
 
 

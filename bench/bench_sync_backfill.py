@@ -103,6 +103,11 @@ class TimedStore:
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 
+    def series(self) -> list[list[float]]:
+        """``[[seconds since the first committed page, pages committed], ...]`` (the pacing over time)."""
+        pages = sorted((n, t) for n, t in self.page_times.items() if n > 0)
+        return [[round(t - pages[0][1], 2), n] for n, t in pages] if pages else []
+
     def paced_span(self) -> float:
         """Seconds from the first committed page to the last."""
         pages = [n for n in self.page_times if n > 0]
@@ -149,7 +154,7 @@ def sync_once(orders: int, time_scale: float, *, seed: int = 5, check: bool = Tr
         started = time.monotonic()
         backfill = _operator("backfill", start.isoformat(), store).execute(context={})  # type: ignore[arg-type]
         span = time.monotonic() - started
-        paced_span = store.paced_span()
+        paced_span, series = store.paced_span(), store.series()
         peak_growth = _rss_kib("VmHWM") - rss_before  # before anything else (the truth below is large) runs
         backfill_stats = sb.stats()["operations"].get("searchOrders", {})
         # The first scheduled sweep after the backfill: it picks up what changed since the backfill's end.
@@ -167,6 +172,7 @@ def sync_once(orders: int, time_scale: float, *, seed: int = 5, check: bool = Tr
             "throttled": int(backfill_stats.get("throttled", 0)),
             "span": span,
             "paced_span": paced_span,
+            "series": series,
             "peak_rss_growth_kib": peak_growth,
             "lwa_token_calls": lwa_calls,
         }
@@ -218,6 +224,9 @@ def run() -> list[dict[str, Any]]:
             paced_span_s=round(rate["paced_span"], 1),
             run_s=round(rate["span"], 1),
             time_scale=RATE_SCALE,
+            rate_per_s=SEARCH_RATE * RATE_SCALE,
+            burst=SEARCH_BURST,
+            series=rate["series"],
         ),
         result(
             "sync_backfill.calls_vs_minimum",

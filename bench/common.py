@@ -21,12 +21,16 @@ def result(
     target: float | None = None,
     baseline: float | None = None,
     higher_is_better: bool = True,
+    target_on: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """One result row. With a ``baseline`` the ``target`` applies to ``ratio`` (value / baseline);
-    without one it applies to ``value``. ``passed`` is None when there is no target."""
+    """One result row. With a ``baseline`` the ``target`` applies to ``ratio`` (value / baseline)
+    unless ``target_on="value"``; without one it applies to ``value``. ``passed`` is None when there
+    is no target."""
+    if target_on not in (None, "value", "ratio"):
+        raise ValueError(f"target_on must be 'value' or 'ratio', got {target_on!r}")
     ratio = (value / baseline) if baseline else None
-    measured = ratio if baseline else value
+    measured = ratio if (target_on or ("ratio" if baseline else "value")) == "ratio" else value
     passed = None
     if target is not None and measured is not None:
         passed = measured >= target if higher_is_better else measured <= target
