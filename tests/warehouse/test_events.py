@@ -267,3 +267,38 @@ def test_invalid_sync_run_is_refused_and_nothing_is_written(warehouse):
     with pytest.raises(ValueError, match="needs error"):
         warehouse.record_sync_run(SyncRunRecord("sp_api_default", "sweep", "failed", at(0), at(60)))
     assert warehouse.fetch_sync_runs() == []
+
+
+def test_health_reads_gaps_between_notifications_and_recent_quarantine(warehouse):
+    """What the alerts read: a seller's longest gap between notifications, what was quarantined lately."""
+    assert warehouse.longest_notification_gap("sp_api_default", since=at(0), now=at(100)) is None
+    warehouse.apply_notifications([_change("g1", 0, "UNSHIPPED"), _change("g2", 10, "SHIPPED")], now=at(11))
+    warehouse.apply_notifications([_change("g3", 40, "SHIPPED", "111-0000002-0000002")], now=at(41))
+    # received at minutes 1, 11 and 41: the longest gap is 30 minutes; the open gap up to now is not one
+    gap = warehouse.longest_notification_gap("sp_api_default", since=at(0), now=at(500))
+    assert gap == timedelta(minutes=30)
+    assert warehouse.longest_notification_gap("sp_api_default", since=at(5), now=at(500)) == timedelta(
+        minutes=30
+    )
+    assert warehouse.longest_notification_gap("sp_api_default", since=at(20), now=at(500)) is None
+    assert warehouse.longest_notification_gap("another_seller", since=at(0), now=at(500)) is None
+
+    warehouse.quarantine(
+        [
+            QuarantineRow(raw_body="old", reason="invalid JSON", received_at=at(0)),
+            QuarantineRow(raw_body="new", reason="foreign seller", received_at=at(50)),
+        ]
+    )
+    warehouse.quarantine_orders(
+        [
+            OrderQuarantineRow(
+                order_id="111-0000009-0000009",
+                source="enrich",
+                raw_record="{}",
+                reason="getOrder: 404",
+                seen_at=at(55),
+            )
+        ]
+    )
+    got = sorted(warehouse.quarantined_since(at(45)))
+    assert got == [("sp_notification_quarantine", "foreign seller"), ("sp_order_quarantine", "getOrder: 404")]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from typing import Any
 
 from selling_partner.orders.canonical import CanonicalOrder
@@ -592,6 +593,33 @@ class Warehouse(ABC):
                 f"SELECT conn_id, MAX(received_at) FROM {s.INBOX} WHERE conn_id IS NOT NULL GROUP BY conn_id"
             )
             return {conn: parse_ts(t) for conn, t in cur.fetchall()}  # type: ignore[misc]
+
+    def longest_notification_gap(self, conn_id: str, *, since: datetime, now: datetime) -> timedelta | None:
+        """The longest time between consecutive notifications of ``conn_id`` received since ``since``
+        (the seller's usual quiet time; the open gap up to ``now`` excluded). ``None`` with fewer than two."""
+        with self._transaction(write=False) as cur:
+            cur.execute(
+                f"SELECT DISTINCT received_at FROM {s.INBOX} WHERE conn_id = {self.placeholder} "
+                f"AND received_at >= {self.placeholder} AND received_at <= {self.placeholder} "
+                "ORDER BY received_at",
+                (conn_id, self._encode_ts(since), self._encode_ts(now)),
+            )
+            times = [parse_ts(t) for (t,) in cur.fetchall()]
+        gaps = [b - a for a, b in pairwise(times) if a is not None and b is not None]
+        return max(gaps) if gaps else None
+
+    def quarantined_since(self, since: datetime) -> list[tuple[str, str]]:
+        """``(table, reason)`` of the notifications and (unresolved) orders quarantined since ``since``."""
+        ph, t = self.placeholder, self._encode_ts(since)
+        with self._transaction(write=False) as cur:
+            cur.execute(f"SELECT reason FROM {s.QUARANTINE} WHERE received_at >= {ph}", (t,))
+            rows = [(s.QUARANTINE, r) for (r,) in cur.fetchall()]
+            cur.execute(
+                f"SELECT reason FROM {s.ORDER_QUARANTINE} "
+                f"WHERE first_seen_at >= {ph} AND resolved_at IS NULL",
+                (t,),
+            )
+            return rows + [(s.ORDER_QUARANTINE, r) for (r,) in cur.fetchall()]
 
     # ----------------------------------------------------------------- enrichment queue
     def enrichment_backlog(self) -> dict[str, tuple[int, datetime | None]]:
