@@ -22,6 +22,7 @@ the Variable `sp_api_notifications__<conn_id>`) and nothing else.
 from __future__ import annotations
 
 from airflow.sdk import DAG, Param
+from selling_partner.alerts import on_task_failure
 from selling_partner.notifications.setup import ORDER_CHANGE_TYPES
 from selling_partner.operators.notifications_setup import SpApiNotificationsSetupOperator
 from selling_partner.settings import EVENTS_AWS_CONN_ID, EVENTS_QUEUE_VARIABLE, seller_conn_ids
@@ -38,7 +39,7 @@ with DAG(
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["selling_partner", "sp-api", "events", "setup"],
-    default_args={"owner": "data-engineering", "retries": 0},
+    default_args={"owner": "data-engineering", "on_failure_callback": on_task_failure, "retries": 0},
     params={
         "mode": Param(
             "setup",

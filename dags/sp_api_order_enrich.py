@@ -14,6 +14,9 @@ quota longer than `SP_API_ENRICH_DEFER_AFTER_SECONDS` defer the task; it stops a
 `SP_API_ENRICH_MAX_ATTEMPTS` times (404, errors) or cannot be mapped goes to `sp_order_quarantine`
 (source `enrich`) with the reason and the attempt count.
 
+A `pipeline_health` task beside them sets the queue gauges and sends the stuck-queue and quarantine
+alerts (Slack, when `slack_sp_api` exists).
+
 **Reruns are safe**: claims have a lease, loads are monotonic, a claimed order is released or done
 in the same transaction that loads it.
 """
@@ -25,8 +28,10 @@ from datetime import timedelta
 from airflow.sdk import DAG
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
+from selling_partner.alerts import on_task_failure
 from selling_partner.operators.enrich import SpApiEnrichOrdersOperator
 from selling_partner.operators.events import ENRICHMENT_QUEUE_ASSET
+from selling_partner.operators.health import SpApiPipelineHealthOperator
 from selling_partner.operators.orders_sync import ORDERS_ASSET
 from selling_partner.settings import WAREHOUSE_CONN_ID, env_seconds, seller_conn_ids
 
@@ -46,8 +51,19 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["selling_partner", "sp-api", "orders", "events"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "data-engineering",
+        "on_failure_callback": on_task_failure,
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+    },
 ) as dag:
+    SpApiPipelineHealthOperator(
+        task_id="pipeline_health",
+        sp_api_conn_ids=seller_conn_ids(),
+        warehouse_conn_id=WAREHOUSE_CONN_ID,
+        doc_md="Queue depth/age gauges; stuck-queue and quarantine-growth alerts. Never calls SP-API.",
+    )
     for conn_id in seller_conn_ids():
         SpApiEnrichOrdersOperator(
             task_id=f"enrich_orders__{conn_id}",

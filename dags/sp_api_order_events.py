@@ -33,6 +33,7 @@ from datetime import timedelta
 
 from airflow.providers.amazon.aws.sensors.sqs import SqsSensor
 from airflow.sdk import DAG
+from selling_partner.alerts import on_task_failure
 from selling_partner.operators.events import SpApiAckNotificationsOperator, SpApiLandNotificationsOperator
 from selling_partner.settings import (
     EVENTS_AWS_CONN_ID,
@@ -59,7 +60,12 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["selling_partner", "sp-api", "orders", "events"],
-    default_args={"owner": "data-engineering", "retries": 3, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "data-engineering",
+        "on_failure_callback": on_task_failure,
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+    },
 ) as dag:
     wait = SqsSensor(
         task_id="wait_for_notifications",

@@ -39,6 +39,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import DAG, Param
+from selling_partner.alerts import on_task_failure
 from selling_partner.operators.orders_sync import ORDERS_ASSET, SpApiOrdersSyncOperator
 from selling_partner.settings import env_seconds, seller_conn_ids
 
@@ -90,7 +91,12 @@ with DAG(
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=["selling_partner", "sp-api", "orders"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={
+        "owner": "data-engineering",
+        "on_failure_callback": on_task_failure,
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+    },
     params={
         "mode": Param(
             "sweep",

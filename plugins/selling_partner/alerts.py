@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -229,9 +229,9 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
     send(text, kind="task_failure", subject=f"{dag_id}.{getattr(ti, 'task_id', '')}", repeat=True)
 
 
-def quarantine_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Reason (first 80 characters, the seller id cut off) -> count."""
+def quarantine_counts(rows: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """``(table, reason)`` pairs -> ``"table: reason"`` (the reason's first line, 100 characters) -> count."""
     out: Counter[str] = Counter()
-    for row in rows:
-        out[str(row.get("reason") or "")[:80]] += 1
+    for table, reason in rows:
+        out[f"{table}: {(str(reason or '').splitlines() or [''])[0][:100]}"] += 1
     return dict(out)

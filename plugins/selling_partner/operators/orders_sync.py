@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 
-from selling_partner import metrics
+from selling_partner import alerts, metrics
 from selling_partner import sync as plan
 from selling_partner.checkpoint import CheckpointStore, VariableCheckpointStore
 from selling_partner.hooks.orders import OrderPage, SellingPartnerOrdersHook
@@ -391,10 +391,13 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         """Load one page (orders, then quarantined records), then move and save the checkpoint."""
         run = ckpt["current_run"]
         page_no = int(ckpt.get("window_pages", 0)) + 1
-        if settings.mode == "sweep" and self._events_serve(warehouse, settings):
+        last_event = self._last_event(warehouse, settings) if settings.mode == "sweep" else None
+        if last_event is not None:
             missed = self._missed_by_events(warehouse, page)
             run["missed_by_events"] += missed
             metrics.incr("sync", "missed_by_events", settings.conn_id, count=missed)
+            changed = sum(o.last_updated_time > last_event for o in page.orders)
+            run["changes_after_last_event"] = run.get("changes_after_last_event", 0) + changed
         warehouse.upsert_orders(page.orders)
         if page.rejected:
             warehouse.quarantine_orders(self._quarantine_rows(settings, page, context))
@@ -422,11 +425,12 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         self._log_page(window, ckpt, page, page_no, finished)
         return ckpt
 
-    def _events_serve(self, warehouse: Warehouse, settings: plan.SyncSettings) -> bool:
-        """Whether the event path delivers this seller's changes (its inbox has notifications)."""
-        if "_events_active" not in self.__dict__:
-            self._events_active = settings.conn_id in warehouse.last_notification_times()
-        return self._events_active
+    def _last_event(self, warehouse: Warehouse, settings: plan.SyncSettings) -> datetime | None:
+        """When this seller's newest notification arrived; ``None`` when the event path does not serve it
+        (its inbox has none), so there is nothing to reconcile."""
+        if "_last_event_at" not in self.__dict__:
+            self._last_event_at = warehouse.last_notification_times().get(settings.conn_id)
+        return self._last_event_at
 
     def _missed_by_events(self, warehouse: Warehouse, page: OrderPage) -> int:
         """Orders of the page the warehouse did not hold this new although they changed more than
@@ -570,6 +574,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         context: Context,
     ) -> dict[str, Any]:
         self._absorb_stats(ckpt["current_run"])
+        ckpt_run = ckpt["current_run"]
         summary = self._summary(settings, ckpt, stop_reason)
         ckpt["last_run"] = {
             k: summary[k] for k in ("pages", "orders", "quarantined", "calls", "stop_reason", "finished_at")
@@ -578,6 +583,8 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         ckpt["updated_at"] = summary["finished_at"]
         self._save(store, settings, ckpt)
         self._record_run(settings, summary, context)
+        if settings.mode == "sweep":
+            self._alert_events_pipe(settings, ckpt_run)
         self.log.info(
             "%s sync of %s stopped (%s): %d pages, %d orders, %d quarantined, %d SP-API calls, %d throttled, "
             "%d deferrals in this run; cursor %s",
@@ -593,6 +600,36 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
             summary["cursor"],
         )
         return summary
+
+    def _alert_events_pipe(self, settings: plan.SyncSettings, run: dict[str, Any]) -> None:
+        """Tell people when the sweep sees the event pipe broken: missed notifications, or none for longer
+        than the seller's usual quiet time while orders change."""
+        last_event = self._last_event(self._warehouse(), settings)
+        if last_event is None:
+            return
+        conn = settings.conn_id
+        alerts.send(
+            alerts.missed_notifications(
+                conn,
+                missed=int(run.get("missed_by_events", 0)),
+                threshold=alerts.setting("MISSED_THRESHOLD", 1),
+            ),
+            kind="missed_notifications",
+            subject=conn,
+        )
+        changed = int(run.get("changes_after_last_event", 0))
+        if not changed:
+            return
+        now = _utcnow()
+        usual = self._warehouse().longest_notification_gap(conn, since=now - timedelta(days=7), now=now)
+        quiet = max(timedelta(minutes=alerts.setting("QUIET_MINUTES", 60)), usual or timedelta(0))
+        alerts.send(
+            alerts.quiet_events(
+                conn, last_notification=last_event, now=now, quiet=quiet, changes_seen=changed
+            ),
+            kind="quiet_events",
+            subject=conn,
+        )
 
     def _record_run(
         self,
