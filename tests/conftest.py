@@ -36,4 +36,5 @@ pytest_plugins = [
     "tests.fixtures.warehouse",
     "tests.fixtures.airflow",
     "tests.fixtures.airflow_cluster",
+    "tests.fixtures.seller",
 ]
