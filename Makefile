@@ -16,6 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml include/pyproject
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip install --quiet --no-deps -e include/
+	@# the editable installs' metadata lives in site-packages; the copies left beside the sources would be
+	@# found a second time on sys.path (plugins/ is Airflow's plugins folder): the UI plugin twice
+	rm -rf plugins/*.egg-info include/*.egg-info
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install runtime + dev dependencies (idempotent)

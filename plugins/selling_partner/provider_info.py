@@ -33,6 +33,7 @@ PROVIDER_INFO: dict[str, Any] = {
                 "selling_partner.hooks.sp_api",
                 "selling_partner.hooks.orders",
                 "selling_partner.hooks.notifications",
+                "selling_partner.hooks.reports",
             ],
         }
     ],
