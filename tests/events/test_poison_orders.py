@@ -34,9 +34,13 @@ def _unknown_order(bodies: list[str], notes: list[dict]) -> tuple[str, dict]:
     raise AssertionError("no ORDER_CHANGE was published")
 
 
-def test_unloadable_orders_are_quarantined_once_and_keep_their_status(event_path):
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_unloadable_orders_are_quarantined_once_and_keep_their_status(event_path, backend):
     env = event_path(
-        {"sp_api_default": {"bad_records": 0.3}}, hold=True, env={"SP_API_ENRICH_MAX_ATTEMPTS": "1"}
+        {"sp_api_default": {"bad_records": 0.3}},
+        hold=True,
+        env={"SP_API_ENRICH_MAX_ATTEMPTS": "1"},
+        backend=backend,
     )
     seller = env.seller
     seller.advance(new_orders=25, changes=25)

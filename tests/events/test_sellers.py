@@ -21,10 +21,12 @@ NA, EU = "sp_seller_na", "sp_seller_eu_v0"
 ITEMS_PAGE = 2  # the sandbox's v0 getOrderItems page size (its default)
 
 
-def test_one_queue_two_sellers_routed_by_seller_id_and_a_foreign_one_quarantined(event_path):
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_one_queue_two_sellers_routed_by_seller_id_and_a_foreign_one_quarantined(event_path, backend):
     env = event_path(
         {NA: {"region": "na", "seed": 21}, EU: {"region": "eu", "seed": 22, "items_page_size": ITEMS_PAGE}},
         extra={EU: {"orders_api_version": "v0"}},
+        backend=backend,
     )
     na, eu = env.sellers[NA], env.sellers[EU]
     assert na.seller_id != eu.seller_id
