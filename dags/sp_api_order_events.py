@@ -5,7 +5,7 @@ Amazon pushes ORDER_CHANGE and FBA_OUTBOUND_SHIPMENT_STATUS notifications to an 
 turns them into warehouse rows within seconds. It runs continuously (`@continuous`, one active run):
 
 1. **wait_for_notifications** - an `SqsSensor` (deferrable: no worker slot held while the queue is
-   empty; long polling) receives up to 10 batches of 10 messages and does **not** delete them.
+   empty; long polling) returns with the first batch of up to 10 messages and does **not** delete them.
 2. **land_and_apply** - keeps receiving while the queue has more (a storm is absorbed in one run), then
    per batch, in **one warehouse transaction**: validates each body against Amazon's schema (raw JSON,
    double-encoded tolerated), routes it by `SellerId` to its seller connection, lands it in
@@ -72,7 +72,9 @@ with DAG(
         sqs_queue=QUEUE_URL,
         aws_conn_id=EVENTS_AWS_CONN_ID,
         max_messages=10,
-        num_batches=10,
+        # One batch: it returns as soon as messages wait (a long poll of up to 20 s on an empty queue);
+        # the land task drains the rest itself. More batches would sit on empty polls before landing.
+        num_batches=1,
         wait_time_seconds=20,
         visibility_timeout=VISIBILITY_TIMEOUT,
         delete_message_on_reception=False,
