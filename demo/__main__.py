@@ -131,6 +131,9 @@ class DagTest:
         assert self.process is not None
         try:
             code = self.process.wait(timeout)
+        except KeyboardInterrupt:  # Ctrl-C: the run is in a session of its own, so end it here
+            self.stop()
+            raise
         except subprocess.TimeoutExpired:
             self.stop()
             raise SystemExit(
@@ -404,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     say = Progress()
 
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl-C does: everything it started ends
+
+    signal.signal(signal.SIGTERM, on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
     for stale in (AIRFLOW_HOME, LOGS, WAREHOUSE_DB, SANDBOX_DUMP):
         if stale.is_dir():
             shutil.rmtree(stale)
@@ -446,5 +456,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def _run() -> int:
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: stopped the sandbox, the SQS server and every Airflow process the demo started."
+        )
+        return 130
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_run())

@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     port = args.port if args.port and port_free(args.port) else free_port()
     run_id = os.environ.get(MARKER) or uuid.uuid4().hex[:12]  # a caller may choose it (tests do)
     os.environ[MARKER] = run_id  # the sandbox and SQS server carry it too
