@@ -29,7 +29,7 @@ from tests.fixtures.airflow import REPO, airflow_env
 pytestmark = pytest.mark.integration
 
 #: Seconds a received message stays invisible (the DAG's 15 minutes shortened so it comes back).
-VISIBILITY = 8
+VISIBILITY = 6
 #: Claim lease of the killed enrichment (the DAG's 10 minutes shortened).
 LEASE = 8
 #: Sandbox time scale of the kill test: getOrder refills 10/s after its burst of 30, so a batch of 25
