@@ -139,33 +139,34 @@ def test_fbm_digest_stuck_queue_quarantine_growth_and_failed_task(
     monkeypatch.setenv("SP_API_ALERT_STUCK_MINUTES", "0")
     monkeypatch.setenv("SP_API_ALERT_QUARANTINE_PER_HOUR", "3")
     sb = events_env(sqlite_warehouse_conn_id, orders=20, days=1)
-    advanced = sb.advance(steps=1, new_orders=30, changes=10, poison=4, foreign_seller=2)
+    sb.advance(steps=1, new_orders=30, changes=0, poison=4, foreign_seller=2)
     landed = _events()
     assert landed["quarantined"] == 6
+    assert not fake_slack.matching("new merchant-fulfilled order")  # new orders are Pending: none to ship
 
-    # The truth says which of the new orders are merchant-fulfilled and unshipped.
-    new_ids = {c["order_id"] for c in advanced["changes"] if c["change"] == "new"}
+    # The next step pays most of them. The truth says which orders this step made merchant-fulfilled and
+    # Unshipped (a buyer's cancel request is no order to ship). Each order changes at most once per step.
+    advanced = sb.advance(steps=1, new_orders=0, changes=40)
+    _events()
+    changed = {c["order_id"] for c in advanced["changes"] if c["change"] != "cancel_request"}
     fbm = [
         o
         for o in sb.truth()["orders"]
-        if o["orderId"] in new_ids
+        if o["orderId"] in changed
         and (o["fulfillment"]["fulfilledBy"], o["fulfillment"]["fulfillmentStatus"])
         == ("MERCHANT", "UNSHIPPED")
     ]
+    assert fbm, "the seeded world should have new merchant-fulfilled orders to ship"
     digests = fake_slack.matching("new merchant-fulfilled order")
-    if fbm:
-        assert len(digests) == 1, fake_slack.texts()
-        assert digests[0].startswith(f"*{len(fbm)} new merchant-fulfilled order")
-        per_market: dict[str, int] = {}
-        for o in fbm:
-            per_market[o["salesChannel"]["marketplaceId"]] = (
-                per_market.get(o["salesChannel"]["marketplaceId"], 0) + 1
-            )
-        for market, n in per_market.items():
-            assert f"- {market}: {n}" in digests[0]
-    else:
-        assert digests == []
-    for oid in new_ids:  # order ids are not buyer data, but the digest carries counts only
+    assert len(digests) == 1, fake_slack.texts()
+    assert digests[0].startswith(f"*{len(fbm)} new merchant-fulfilled order")
+    per_market: dict[str, int] = {}
+    for o in fbm:
+        market = o["salesChannel"]["marketplaceId"]
+        per_market[market] = per_market.get(market, 0) + 1
+    for market, n in per_market.items():
+        assert f"- {market}: {n}" in digests[0]
+    for oid in changed:  # order ids are not buyer data, but the digest carries counts only
         assert all(oid not in t for t in digests)
 
     # Health alone (the enrichment tasks would drain the queue first): the queue waits > 0 min.
