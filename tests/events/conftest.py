@@ -104,7 +104,6 @@ class EventPath:
     publish_queue_url: str
     warehouse_conn_id: str
     sellers: dict[str, Seller]
-    monkeypatch: pytest.MonkeyPatch
 
     @property
     def seller(self) -> Seller:
@@ -265,7 +264,7 @@ def event_path(
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("SP_API_SYNC_CONN_IDS", raising=False)
-        return EventPath(moto_sqs, queue_url, publish_url, WAREHOUSE_CONN_ID, started, monkeypatch)
+        return EventPath(moto_sqs, queue_url, publish_url, WAREHOUSE_CONN_ID, started)
 
     yield start
     forget_sync_state()
