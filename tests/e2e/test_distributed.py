@@ -63,8 +63,9 @@ PHASE1 = {"new_orders": 40, "changes": 80, "duplicates": 0.2, "shuffle": True, "
           "poison": 3, "foreign_seller": 2}  # fmt: skip
 #: Phase 2: enough changed orders for several sweep pages (so it defers), 15 % of notifications lost.
 PHASE2 = {"new_orders": 200, "changes": 150, "duplicates": 0.1, "drop": 0.15}
-#: Published while the scheduler and a worker are down.
-DURING_OUTAGE = {"new_orders": 20, "changes": 40, "duplicates": 0.2, "shuffle": True}
+#: Published once the sweep defers, so that event tasks run when the crash comes, and while it lasts.
+BEFORE_CRASH = {"new_orders": 10, "changes": 30, "duplicates": 0.2, "shuffle": True}
+DURING_OUTAGE = {"new_orders": 10, "changes": 20, "duplicates": 0.2}
 CONVERGE_TIMEOUT = 240.0
 #: Crash recovery in seconds rather than Airflow's production minutes: a task whose worker died is
 #: failed after 30 s without heartbeat, and the new scheduler adopts the dead one's work at once.
@@ -244,14 +245,20 @@ def _await(what: str, check: Callable[[], Any], timeout: float, cluster: Airflow
         time.sleep(0.3)
 
 
-def _kill_mid_sweep(cluster: AirflowCluster, run_id: str) -> dict[str, Any]:
+def _kill_mid_sweep(
+    cluster: AirflowCluster, run_id: str, provoke: Callable[[], None], look: float = 20.0
+) -> dict[str, Any]:
     """Wait until the sweep has deferred for quota, then kill -9 the scheduler and one worker.
 
-    The worker is one that runs no enrichment (a killed enrichment keeps its claims for their
-    10-minute lease, which is the operator's contract, not something a test can wait for); among
-    those, one that runs a task right now, else the one that ran the sweep before it deferred.
+    Once it has, ``provoke()`` publishes notifications, and the worker is preferably one running an
+    event task for them (looked for ``look`` seconds while the sweep stays deferred): that task is
+    lost with its worker and must be retried. Never one running the
+    enrichment (a killed enrichment keeps its claims for their 10-minute lease, the operator's
+    contract, longer than a test can wait) or the sweep (its retry waits 2 minutes); failing that,
+    the worker that ran the sweep before it deferred.
     """
     sweep_worker: list[str] = []
+    workers = [f"worker-{n}" for n in range(1, WORKERS + 1)]
 
     def deferred() -> bool:
         for ti in _running(cluster):
@@ -259,13 +266,24 @@ def _kill_mid_sweep(cluster: AirflowCluster, run_id: str) -> dict[str, Any]:
                 sweep_worker[:] = [ti["component"]]
         return cluster.task_instances(SYNC, run_id)[SYNC_TASK]["state"] == "deferred"
 
+    def choose() -> tuple[str | None, list[dict[str, Any]]]:
+        running = _running(cluster)
+        avoid = {ti["component"] for ti in running if ti["dag_id"] != EVENTS}
+        busy = [ti["component"] for ti in running if ti["dag_id"] == EVENTS and ti["component"] in workers]
+        return next((w for w in busy if w not in avoid), None), running
+
     _await("the sweep deferring for quota", deferred, 120, cluster)
-    running = _running(cluster)
-    workers = [f"worker-{n}" for n in range(1, WORKERS + 1)]
-    enriching = {ti["component"] for ti in running if ti["task_id"] == ENRICH_TASK}
-    busy = [ti["component"] for ti in running if ti["component"] in workers]
-    candidates = [w for w in busy + sweep_worker + workers if w not in enriching]
-    victim = candidates[0]
+    provoke()
+    deadline = time.monotonic() + look
+    victim, running = choose()
+    while victim is None and time.monotonic() < deadline and deferred():
+        with contextlib.suppress(requests.RequestException, AirflowClusterError):
+            _keep_events_running(cluster)
+        time.sleep(0.2)
+        victim, running = choose()
+    if victim is None:
+        avoid = {ti["component"] for ti in running}
+        victim = next(w for w in [*sweep_worker, *workers] if w not in avoid or w == workers[-1])
     lost = sorted(f"{ti['dag_id']}.{ti['task_id']}" for ti in running if ti["component"] == victim)
     cluster.kill("scheduler")
     processes = cluster.kill(victim)
@@ -348,7 +366,7 @@ def test_distributed_celery_deployment_converges_and_survives_a_crash(
     world.advance(**PHASE2)
     time.sleep(3)  # past the sandbox's lag: the sweep's window holds every change of this advance
     sweep = cluster.trigger(SYNC, {"mode": "sweep"})
-    crash = _kill_mid_sweep(cluster, sweep)
+    crash = _kill_mid_sweep(cluster, sweep, provoke=lambda: world.advance(**BEFORE_CRASH))
     killed_at = time.monotonic()
     world.advance(**DURING_OUTAGE)
     time.sleep(3)
