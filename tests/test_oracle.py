@@ -30,15 +30,11 @@ from tests import oracle
 from tests.fixtures.airflow import load_dag, run_dag, xcom_result
 from tests.fixtures.sandbox import SandboxClient
 from tests.oracle import BUYERS, HISTORY, ITEMS, ORDERS, PACKAGES, QUARANTINE, compare, expected_rows
-from tests.sync import conftest as sync_fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "include" / "sp_api_sandbox" / "models" / "orders_2026-01-01.json"
 TASK = "sync_orders__sp_api_default"
 SELLER = "A1EXAMPLESELLER"
-
-# The sync tests' fixture (tests/sync/conftest.py): a fresh sandbox behind ``sp_api_default``.
-sync_env = sync_fixtures.sync_env
 
 
 @pytest.fixture
