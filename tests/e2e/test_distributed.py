@@ -39,12 +39,12 @@ from typing import Any
 
 import pytest
 import requests
-from selling_partner.hooks.ratelimit import DEFAULT_LIMITS
 
 from tests import oracle
 from tests.e2e import deployment
 from tests.fixtures.airflow_cluster import AirflowCluster, AirflowClusterError, celery_components, celery_env
 from tests.fixtures.warehouse import pg_conn_uri
+from tests.hooks.conftest import scaled_limits
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -75,11 +75,6 @@ CRASH_SETTINGS = {
     "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "10",
 }
-
-
-def _scaled_limits(scale: float) -> dict[str, list[float]]:
-    """Amazon's usage plans with time running ``scale`` times faster (the sandbox's rates)."""
-    return {op: [rate * scale, burst] for op, (rate, burst) in DEFAULT_LIMITS.items()}
 
 
 class World:
@@ -310,7 +305,7 @@ def test_distributed_celery_deployment_converges_and_survives_a_crash(
     seller = json.loads(
         sandbox.connection_uri(
             min_before_lag_seconds=1,
-            rate_limits=_scaled_limits(TIME_SCALE),
+            rate_limits=scaled_limits(TIME_SCALE),
             rate_limit_backend=deployment.RATE_LIMIT_BACKEND,
             rate_limit_dsn=limiter,
         )
