@@ -225,7 +225,7 @@ def event_path(
     Each seller's sandbox (defaults: 40 orders over 3 days, time scale 600, 2-minute rule 1 s)
     publishes into the events queue, or into a holding queue with ``hold=True``; ``extra`` maps a conn
     id to extra connection fields (``orders_api_version``...); ``env`` sets DAG settings (read when a
-    DAG is parsed) over the defaults here (a drain of 5 s).
+    DAG is parsed).
     """
     forget_sync_state()
 
@@ -256,7 +256,6 @@ def event_path(
             started[conn_id] = Seller(conn_id, sb)
         settings = {
             "SP_API_CONN_IDS": ",".join(started),
-            "SP_API_EVENTS_DRAIN_SECONDS": "5",
             "AIRFLOW_VAR_SP_API_EVENTS_QUEUE_URL": queue_url,
             f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": aws_conn_json(moto_sqs.endpoint),
             **(env or {}),
