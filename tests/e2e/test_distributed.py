@@ -398,10 +398,11 @@ def test_distributed_celery_deployment_converges_and_survives_a_crash(
     print(report)
     record_property("figures", report)
 
-    # The shared limiter spends no token Amazon's bucket does not hold. It grants one the moment it is
-    # due, so a request that leaves later than its grant (an LWA refresh in between, a loaded machine)
-    # can still meet an empty bucket: a few such 429s, each seen by the limiter (it empties the bucket
-    # and the call is retried), are all it may cost - never a 429 per parallel worker or per resume.
+    # The shared limiter sends a call the moment its bucket holds a token, with no margin; Amazon's
+    # bucket started with the first request's arrival, a little later, so at the end of a burst it can
+    # be a fraction of a token short (one getOrder 429 after 31 calls, reproducible in one process).
+    # A few such 429s, each seen by the limiter (it empties the bucket and the call is retried), are
+    # all it may cost - never a 429 per parallel worker or per resume.
     for op, s in stats.items():
         allowed = max(2, s["calls"] // 20)
         assert s["throttled"] <= allowed, (
