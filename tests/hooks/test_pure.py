@@ -279,3 +279,11 @@ def test_bucket_never_admits_more_than_burst_plus_rate_times_t() -> None:
         admitted += granted
     assert admitted <= 20 + 0.0056 * 3600 + 1e-9
     assert admitted >= 20 + int(0.0056 * 3600) - 1
+
+
+def test_send_margin_is_a_quarter_token_capped() -> None:
+    from selling_partner.hooks.ratelimit import SEND_MARGIN_SECONDS, send_margin
+
+    assert send_margin(0.5) == SEND_MARGIN_SECONDS  # getOrder at Amazon's rate: 2 s per token
+    assert send_margin(2.0) == 0.125
+    assert send_margin(300.0) == pytest.approx(0.25 / 300)  # a time-scaled sandbox: still a quarter token

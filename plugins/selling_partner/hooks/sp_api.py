@@ -35,7 +35,7 @@ from selling_partner.hooks.errors import (
     SpApiServerError,
     SpApiThrottled,
 )
-from selling_partner.hooks.ratelimit import Quota, RateLimiter, build_limiter
+from selling_partner.hooks.ratelimit import Quota, RateLimiter, build_limiter, send_margin
 from selling_partner.hooks.responses import (
     REQUEST_ID_HEADER,
     backoff_seconds,
@@ -213,6 +213,9 @@ class SellingPartnerHook(BaseHook):
         if not granted:
             raise SpApiRateLimitWait(operation, wait)
         if wait > 0:
+            # Amazon's bucket starts when the first request arrives, ours when it was reserved: once the
+            # burst is spent, send a little after our token so latency jitter cannot arrive early.
+            wait += send_margin(self.limiter.limit(operation)[0])
             log.debug("rate limit: waiting %.2f s for a %s token", wait, operation)
             time.sleep(wait)
 
