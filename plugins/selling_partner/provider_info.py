@@ -78,6 +78,12 @@ PROVIDER_INFO: dict[str, Any] = {
                     "description": "Load buyer name, email and address (needs the restricted roles).",
                     "schema": {"type": ["boolean", "null"], "default": False},
                 },
+                "pii_retention_days": {
+                    "label": "Buyer PII retention (days)",
+                    "description": "Buyer PII of orders not updated for this many days is deleted after each "
+                    "sync run (default 30). Encrypted at rest with the key in connection sp_api_pii_key.",
+                    "schema": {"type": ["integer", "null"], "default": 30},
+                },
                 "endpoint": {
                     "label": "SP-API endpoint override",
                     "description": "Leave empty for the region's endpoint; set it to use the sandbox.",

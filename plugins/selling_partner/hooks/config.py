@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,9 @@ API_VERSIONS = (API_V2026, API_V0)
 RATE_LIMIT_BACKENDS = ("variable", "memory", "postgres", "redis")
 DEFAULT_RATE_LIMIT_BACKEND = "variable"
 DEFAULT_TIMEOUT = (10.0, 60.0)
+#: Days buyer PII is kept after the order's last update (Amazon's Data Protection Policy: 30 days after
+#: delivery at most); the orders sync purges older rows of ``sp_order_buyers`` after each run.
+DEFAULT_PII_RETENTION_DAYS = 30
 
 
 def parse_float(value: Any, *, name: str, default: float, minimum: float = 0.0) -> float:
@@ -37,6 +41,21 @@ def parse_float(value: Any, *, name: str, default: float, minimum: float = 0.0) 
     if number < minimum:
         raise ValidationError(f"{name} must be >= {minimum:g}, got {number:g}")
     return number
+
+
+def parse_days(value: Any, *, name: str, default: int) -> int:
+    """A whole, non-negative number of days from extras (strings accepted); ``default`` when empty."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise ValidationError(f"{name} must be a whole number of days, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a whole number of days, got {value!r}") from None
+    if not math.isfinite(number) or number != int(number) or number < 0:
+        raise ValidationError(f"{name} must be a whole number of days >= 0, got {value!r}")
+    return int(number)
 
 
 def _parse_timeout(value: Any) -> tuple[float, float]:
@@ -112,6 +131,7 @@ class SpApiConfig:
     seller_id: str
     orders_api_version: str = API_V2026
     include_pii: bool = False
+    pii_retention_days: int = DEFAULT_PII_RETENTION_DAYS
     endpoint: str = ""
     lwa_endpoint: str = LWA_ENDPOINT
     min_before_lag_seconds: float = DEFAULT_MIN_BEFORE_LAG
@@ -185,6 +205,11 @@ def config_from_connection(
         seller_id=seller_id,
         orders_api_version=version,
         include_pii=parse_bool(extra.get("include_pii"), name="include_pii"),
+        pii_retention_days=parse_days(
+            extra.get("pii_retention_days"),
+            name=f"{where}pii_retention_days",
+            default=DEFAULT_PII_RETENTION_DAYS,
+        ),
         endpoint=endpoint,
         lwa_endpoint=lwa_endpoint,
         min_before_lag_seconds=parse_float(

@@ -309,6 +309,8 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
 
         warehouse = self._warehouse()
         warehouse.ensure_schema()
+        if self.hook.config.include_pii:
+            warehouse.pii_cipher()  # no key connection: fail now, naming the fix, before any call
         run = ckpt["current_run"]
         op = self.hook.search_operation
         restarts_in_a_row = 0
@@ -583,6 +585,9 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         ckpt["updated_at"] = summary["finished_at"]
         self._save(store, settings, ckpt)
         self._record_run(settings, summary, context)
+        cfg = self.hook.config
+        if cfg.include_pii:  # the retention purge (buyer PII of orders not updated for that many days)
+            self._warehouse().purge_pii(cfg.pii_retention_days)
         if settings.mode == "sweep":
             self._alert_events_pipe(settings, ckpt_run)
         self.log.info(

@@ -30,6 +30,7 @@ from typing import Any
 from selling_partner.orders.canonical import CanonicalOrder
 
 from . import schema as s
+from .pii import PII_COLUMNS, PiiCipher, load_cipher
 from .records import (
     ApplyResult,
     EnrichmentClaim,
@@ -247,8 +248,16 @@ class Warehouse(ABC):
     dialect: s.Dialect
     placeholder: str
 
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, conn_id: str, *, pii_cipher: PiiCipher | None = None) -> None:
         self.conn_id = conn_id
+        self._pii_cipher = pii_cipher
+
+    def pii_cipher(self) -> PiiCipher:
+        """The cipher of the buyer PII columns: the one given, else the key connection's (loaded once;
+        ``pii.PiiKeyError`` naming the fix when it is missing). See ``pii``."""
+        if self._pii_cipher is None:
+            self._pii_cipher = load_cipher()
+        return self._pii_cipher
 
     # ----------------------------------------------------------------- backend seams
     @abstractmethod
@@ -344,6 +353,8 @@ class Warehouse(ABC):
                     )
                     for stmt in migration.statements(self.dialect):
                         cur.execute(stmt)
+                    if migration.data_step is not None:
+                        getattr(self, migration.data_step)(cur)
                     cur.execute(
                         f"INSERT INTO {s.SCHEMA_VERSION_TABLE} (version, description, applied_at) "
                         f"VALUES ({self.placeholder}, {self.placeholder}, {self.placeholder})",
@@ -457,8 +468,8 @@ class Warehouse(ABC):
             cur.execute(HISTORY_INSERT_SQL)
             history_rows = cur.rowcount
         buyers_written = 0
-        if batch.buyers:
-            self._stage(cur, s.BUYERS_TABLE, batch.buyers)
+        if batch.buyers:  # PII is staged (and stored) as Fernet tokens only
+            self._stage(cur, s.BUYERS_TABLE, self.pii_cipher().encrypt_rows(batch.buyers))
             cur.execute(BUYERS_UPSERT_SQL)
             buyers_written = cur.rowcount
         cur.execute(QUARANTINE_RESOLVE_SQL.format(ph=self.placeholder), (batch.loaded_at,))
@@ -496,8 +507,58 @@ class Warehouse(ABC):
                 sync_run_row(run, ts=self._ts),
             )
 
+    def _encrypt_plaintext_buyers(self, cur: Any) -> None:
+        """Schema v5's data step: encrypt the buyer rows written in clear before v5 (same transaction).
+
+        Needs the key connection only when there are such rows; without it the upgrade fails (and rolls
+        back) with ``pii.PiiKeyError`` naming the fix: no plaintext PII stays behind silently.
+        """
+        cur.execute(f"SELECT COUNT(*) FROM {s.BUYERS}")
+        (count,) = cur.fetchone()
+        if not count:
+            return
+        cipher = self.pii_cipher()
+        updated = self._reencrypt_buyers(cur, lambda v, where: cipher.encrypt(v))
+        log.info(
+            "Warehouse %s: encrypted the buyer PII of %d orders written before v5", self.conn_id, updated
+        )
+
+    def _reencrypt_buyers(self, cur: Any, transform: Callable[..., str | None]) -> int:
+        """Apply ``transform`` to every PII value of every buyer row (one UPDATE per row); rows changed."""
+        cols = ", ".join(PII_COLUMNS)
+        cur.execute(f"SELECT order_id, {cols} FROM {s.BUYERS} ORDER BY order_id")
+        rows = cur.fetchall()
+        ph = self.placeholder
+        sets = ", ".join(f"{c} = {ph}" for c in PII_COLUMNS)
+        updates = []
+        for order_id, *values in rows:
+            new = [
+                transform(v, where=f"{s.BUYERS} {order_id}: {c}")
+                for c, v in zip(PII_COLUMNS, values, strict=True)
+            ]
+            updates.append((*new, order_id))
+        if updates:
+            cur.executemany(f"UPDATE {s.BUYERS} SET {sets} WHERE order_id = {ph}", updates)
+        return len(updates)
+
+    def rotate_pii_key(self) -> int:
+        """Re-encrypt every buyer row with the current (first) key of the cipher; returns rows rewritten.
+
+        Rotation: put the new key first in the key connection's password (the old one after it), call
+        this, then drop the old key. Every value must decrypt with one of the listed keys.
+        """
+        cipher = self.pii_cipher()
+        with self._transaction() as cur:
+            rotated = self._reencrypt_buyers(cur, lambda v, where: cipher.rotate(v, where=where))
+        log.info("Warehouse %s: re-encrypted the buyer PII of %d orders with the current key", self.conn_id,
+                 rotated)  # fmt: skip
+        return rotated
+
     def purge_pii(self, older_than_days: int, *, now: datetime | None = None) -> int:
-        """Delete buyer PII of orders not updated for ``older_than_days`` days; returns rows deleted."""
+        """Delete buyer PII of orders not updated for ``older_than_days`` days; returns rows deleted.
+
+        The retention purge: the orders sync runs it after each run of a connection with ``include_pii``,
+        with the connection's ``pii_retention_days``."""
         if older_than_days < 0:
             raise ValueError("older_than_days must be >= 0")
         cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
@@ -780,8 +841,18 @@ class Warehouse(ABC):
     def fetch_status_history(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self._fetch(s.STATUS_HISTORY_TABLE, where)
 
-    def fetch_buyers(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self._fetch(s.BUYERS_TABLE, where)
+    def fetch_buyers(
+        self, where: Mapping[str, Any] | None = None, *, decrypt: bool = True, cipher: PiiCipher | None = None
+    ) -> list[dict[str, Any]]:
+        """Buyer rows with the PII decrypted (with ``cipher``, else the key connection's); ``decrypt=False``
+        gives them as stored (Fernet tokens). ``where`` may only filter on clear columns."""
+        if where and set(where) & set(PII_COLUMNS):
+            raise ValueError(f"{s.BUYERS} can only be filtered on clear columns, not {sorted(set(where))}")
+        rows = self._fetch(s.BUYERS_TABLE, where)
+        if not decrypt or not rows:
+            return rows
+        c = cipher or self.pii_cipher()
+        return [c.decrypt_record(r) for r in rows]
 
     def fetch_sync_runs(self, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self._fetch(s.SYNC_RUNS_TABLE, where, order_by="window_start, run_id")

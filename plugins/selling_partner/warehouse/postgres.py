@@ -76,8 +76,8 @@ class PostgresWarehouse(Warehouse):
     dialect = "postgres"
     placeholder = "%s"
 
-    def __init__(self, conn_id: str, *, connection_factory: Any = None) -> None:
-        super().__init__(conn_id)
+    def __init__(self, conn_id: str, *, connection_factory: Any = None, pii_cipher: Any = None) -> None:
+        super().__init__(conn_id, pii_cipher=pii_cipher)
         self._factory = connection_factory
 
     def _connect(self) -> Any:

@@ -440,6 +440,9 @@ class Migration:
     version: int
     description: str
     statements: Callable[[Dialect], list[str]]
+    #: Name of a ``Warehouse`` method run with the cursor after the statements, in the same transaction
+    #: (a data step SQL cannot do, e.g. encrypting the rows written before encryption existed).
+    data_step: str | None = None
 
 
 def _v1(dialect: Dialect) -> list[str]:
@@ -480,6 +483,10 @@ def _v4(dialect: Dialect) -> list[str]:
     return out
 
 
+def _v5(dialect: Dialect) -> list[str]:
+    return []  # no DDL: the PII columns stay text and now hold Fernet tokens (see the data step)
+
+
 #: Ordered, append-only. A released migration is never edited: add a new one instead.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "orders, items, packages, status history, buyer PII, sync runs", _v1),
@@ -488,6 +495,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         4, "event path: enrichment queue; inbox routing connection and publish time; missed_by_events", _v4
     ),
+    Migration(5, "buyer PII encrypted at rest (existing rows encrypted)", _v5, "_encrypt_plaintext_buyers"),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
