@@ -99,7 +99,7 @@ def plot_freshness(rows: list[dict[str, Any]], ax: Any) -> bool:
         title=f"Events storm: status freshness ({row.get('orders', '?')} orders)",
         ylim=(0, 1.02),
     )
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")
     return True
 
 
