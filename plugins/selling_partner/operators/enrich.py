@@ -130,6 +130,8 @@ class SpApiEnrichOrdersOperator(SellingPartnerBaseOperator):
             if not claims:
                 break
             run["claimed"] += len(claims)
+            if self.hook.config.include_pii:
+                warehouse.pii_cipher()  # no key connection: fail now, naming the fix, before any getOrder
             stop_reason = self._enrich(warehouse, worker, claims, run)
             if stop_reason:
                 break

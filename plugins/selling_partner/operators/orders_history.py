@@ -189,6 +189,8 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
 
             self._wh = get_warehouse(self.warehouse_conn_id)
             self._wh.ensure_schema()
+            if self.hook.config.include_pii:
+                self._wh.pii_cipher()  # no key connection: fail now, naming the fix, before loading
         return self._wh
 
     def _prepare(
@@ -251,6 +253,8 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
     def _run(self, key: str, store: CheckpointStore, ledger: dict[str, Any]) -> dict[str, Any]:
         from selling_partner.hooks.errors import SpApiRateLimitWait
 
+        if self.hook.config.include_pii:
+            self._warehouse()  # checks the PII key connection before the first report is requested
         while True:
             now = _utcnow()
             step = lg.next_plan(ledger, now=now, max_in_flight=self.max_in_flight)
