@@ -29,7 +29,7 @@ warehouse writes are monotonic.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from airflow.providers.amazon.aws.sensors.sqs import SqsSensor
 from airflow.sdk import DAG
@@ -55,7 +55,9 @@ with DAG(
     dag_id="sp_api_order_events",
     description="ORDER_CHANGE / FBA_OUTBOUND_SHIPMENT_STATUS from SQS into the warehouse in seconds",
     schedule="@continuous",
-    start_date=None,
+    # A fixed start in the past: without one, Airflow 3.3.2 gives the second continuous run the first
+    # run's logical date and skips it ("run already exists"), so the DAG would run only once.
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
