@@ -39,6 +39,8 @@ TIME_BUDGET_SECONDS = env_seconds("SP_API_ENRICH_TIME_BUDGET_SECONDS", 900)
 DEFER_AFTER_SECONDS = env_seconds("SP_API_ENRICH_DEFER_AFTER_SECONDS", 30)
 MIN_DEFERRAL_SECONDS = env_seconds("SP_API_ENRICH_MIN_DEFERRAL_SECONDS", 10)
 MAX_ATTEMPTS = int(env_seconds("SP_API_ENRICH_MAX_ATTEMPTS", 5))
+#: How long claimed orders stay off other runs: after a crashed worker, its claims free up after this.
+LEASE_SECONDS = env_seconds("SP_API_ENRICH_LEASE_SECONDS", 600)
 
 with DAG(
     dag_id="sp_api_order_enrich",
@@ -73,5 +75,6 @@ with DAG(
             defer_after_seconds=DEFER_AFTER_SECONDS,
             min_deferral_seconds=MIN_DEFERRAL_SECONDS,
             max_attempts=MAX_ATTEMPTS,
+            lease_seconds=LEASE_SECONDS,
             outlets=[ORDERS_ASSET],
         )
