@@ -25,9 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from selling_partner.orders.canonical import (
     CanonicalBuyer,
@@ -37,6 +35,9 @@ from selling_partner.orders.canonical import (
 )
 from selling_partner.orders.v0 import service_level
 from selling_partner.warehouse.rows import REPORT_API_VERSION, REPORT_SOURCE
+
+if TYPE_CHECKING:  # pandas is imported where a report is read: DAG files that import this stay light
+    import pandas as pd
 
 #: The report the history backfill requests. BY_LAST_UPDATE (not BY_ORDER_DATE): windows over
 #: ``last-updated-date`` are the sweep's own axis, so each order appears once, in its current state, in
@@ -181,6 +182,8 @@ def read_report(text: str, *, include_pii: bool = False) -> pd.DataFrame:
 
     ``ReportFormatError`` when the document is the date-range notice or lacks a required column.
     """
+    import pandas as pd
+
     if is_date_range_exceeded(text):
         raise ReportFormatError("the document is Amazon's 'Date range exceeded' notice, not a report")
     if not text.strip():
