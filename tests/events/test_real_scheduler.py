@@ -9,10 +9,8 @@ as in production: ``sp_api_order_events`` runs continuously, its land task's Ass
 (``SP_API_ENRICH_DEFER_AFTER_SECONDS=0``): each resume is a new process that must know Amazon's bucket
 is still empty. The proof is in the sandbox's own counters: no getOrder 429, one getOrder per order;
 the queue drained (every message deleted), nothing left to enrich, and the warehouse equal to the
-truth through the oracle. The DAG files run unchanged: the storm is over 100 messages, so the sensor's
-10 batches fill at once, and the land task's drain (30 s) takes the rest in the same run. (Messages
-left for a later run would wait in its sensor's empty 20 s long polls: see ``SENSOR_BATCHES`` in
-conftest.)
+truth through the oracle. The DAG files run unchanged: the sensor returns with its first batch and the
+land task's drain (30 s) takes the rest in the same run.
 """
 
 from __future__ import annotations

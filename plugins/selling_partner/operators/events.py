@@ -44,8 +44,10 @@ ENRICHMENT_QUEUE_ASSET = Asset(
 )
 #: SQS returns at most 10 messages per receive and deletes at most 10 per batch.
 SQS_BATCH = 10
-#: Messages per warehouse transaction while draining.
+#: Messages per warehouse transaction while draining ...
 APPLY_BATCH = 500
+#: ... or what arrived within this many seconds, so statuses land in seconds during a long drain.
+APPLY_BATCH_SECONDS = 2.0
 
 
 def to_apply(n: Notification, received_at: datetime) -> NotificationToApply:
@@ -171,9 +173,12 @@ class SpApiLandNotificationsOperator(BaseOperator):
         handles: list[str] = []
         to_ship: dict[str, tuple[str, datetime | None]] = {}
         started = time.monotonic()
+        self._redelivered_handles: list[str] = []
         for batch in self._batches(started):
             result, rejected = self._apply(warehouse, batch, to_ship)
             handles.extend(m.receipt_handle for m in batch if m.receipt_handle)
+            handles.extend(self._redelivered_handles)  # their message is in this or an earlier batch
+            self._redelivered_handles.clear()
             totals["messages"] += len(batch)
             for name in ("new", "duplicate", "orders_written", "enqueued"):
                 totals[name] += getattr(result, name)
@@ -202,14 +207,24 @@ class SpApiLandNotificationsOperator(BaseOperator):
         client = self._sqs
         while taken < self.max_messages and time.monotonic() - started < self.drain_seconds:
             batch: list[Message] = []
-            while len(batch) < APPLY_BATCH and taken + len(batch) < self.max_messages:
+            batch_started = time.monotonic()
+            while (
+                len(batch) < APPLY_BATCH
+                and taken + len(batch) < self.max_messages
+                and time.monotonic() - batch_started < APPLY_BATCH_SECONDS
+            ):
                 got = client.receive_message(
                     QueueUrl=self.sqs_queue,
                     MaxNumberOfMessages=SQS_BATCH,
                     WaitTimeSeconds=0,
                     VisibilityTimeout=self.visibility_timeout,
                 ).get("Messages", [])
-                fresh = [m for m in (Message.from_sqs(r) for r in got) if m.message_id not in seen]
+                received = [Message.from_sqs(r) for r in got]
+                fresh = [m for m in received if m.message_id not in seen]
+                # A message delivered again within this run: only its newest receipt handle deletes it.
+                self._redelivered_handles += [
+                    m.receipt_handle for m in received if m.message_id in seen and m.receipt_handle
+                ]
                 seen.update(m.message_id for m in fresh)
                 batch.extend(fresh)
                 if not got:
