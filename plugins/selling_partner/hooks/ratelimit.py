@@ -121,15 +121,18 @@ def wait_for(tokens: float, rate: float, cost: float = 1.0) -> float:
     return (cost - tokens) / max(rate, MIN_RATE)
 
 
-#: At most this long after a refilled token a request is sent (see :func:`send_margin`).
+#: At most / at least this long after a refilled token a request is sent (see :func:`send_margin`).
 SEND_MARGIN_SECONDS = 0.25
+MIN_SEND_MARGIN_SECONDS = 0.02
 
 
 def send_margin(rate: float) -> float:
     """Extra wait before a request that waited for a refilled token: a quarter of a token's refill
-    time, at most :data:`SEND_MARGIN_SECONDS`. It shifts every later request equally, so the rate the
-    bucket allows is kept while arrivals never run ahead of Amazon's bucket by the network's jitter."""
-    return min(SEND_MARGIN_SECONDS, 0.25 / max(rate, MIN_RATE))
+    time, within [:data:`MIN_SEND_MARGIN_SECONDS`, :data:`SEND_MARGIN_SECONDS`]. It shifts every later
+    request equally (a late request finds its next token earlier), so the rate the bucket allows is kept
+    while arrivals never run ahead of Amazon's bucket by the network's jitter (the floor matters for
+    time-scaled sandboxes, whose tokens refill in milliseconds)."""
+    return min(SEND_MARGIN_SECONDS, max(MIN_SEND_MARGIN_SECONDS, 0.25 / max(rate, MIN_RATE)))
 
 
 def reserve(
