@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from tests.fixtures.airflow_cluster import DEFAULT_COMPONENTS, AirflowCluster
-from tests.fixtures.warehouse import _admin_connect, pg_conn_uri
+from tests.fixtures.warehouse import PII_KEY_ENV, TEST_PII_KEY, _admin_connect, pg_conn_uri, pii_key_conn_uri
 from tests.ui import checks
 from tests.ui.world import S2, UK, World
 
@@ -88,6 +88,8 @@ def live(module_airflow_cluster_factory) -> Iterator[Live]:
         conn.execute(f"CREATE DATABASE {db}")
     conn_json = pg_conn_uri(f"postgresql://{os.environ.get('SP_TEST_PG_USER', 'root')}@127.0.0.1:5432/{db}")
     os.environ["AIRFLOW_CONN_SP_UI_LIVE_WAREHOUSE"] = conn_json
+    had_key = os.environ.get(PII_KEY_ENV)
+    os.environ[PII_KEY_ENV] = pii_key_conn_uri(TEST_PII_KEY)  # buyer rows are encrypted at rest
     try:
         wh = get_warehouse("sp_ui_live_warehouse")
         wh.ensure_schema()
@@ -127,6 +129,10 @@ def live(module_airflow_cluster_factory) -> Iterator[Live]:
         yield Live(cluster, world, db, wh, passwords, tokens)
     finally:
         os.environ.pop("AIRFLOW_CONN_SP_UI_LIVE_WAREHOUSE", None)
+        if had_key is None:
+            os.environ.pop(PII_KEY_ENV, None)
+        else:
+            os.environ[PII_KEY_ENV] = had_key
         with _admin_connect() as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
