@@ -17,6 +17,8 @@ from airflow.sdk import BaseOperator
 from selling_partner.pacing import DEFAULT_DEFER_AFTER, DEFAULT_MIN_DEFERRAL, Pace, decide, inline_limit
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from selling_partner.hooks.sp_api import SellingPartnerHook
 
 #: A deferral lasts this much longer than the wait, so the token is there when the task resumes.
@@ -59,6 +61,18 @@ class SellingPartnerBaseOperator(BaseOperator):
         hook = self.__dict__.pop("hook", None)
         if hook is not None:
             hook.close()
+        self._stats_seen: dict[str, int] = {}
+
+    def absorb_stats(self, run: dict[str, Any]) -> None:
+        """Add what the hook sent since the last call to ``run``'s counters (they outlive the process)."""
+        hook = self.__dict__.get("hook")
+        if hook is None:
+            return
+        totals = hook.stats.totals()
+        seen = self.__dict__.get("_stats_seen", {})
+        for name, value in totals.items():
+            run[name] = int(run.get(name, 0)) + value - seen.get(name, 0)
+        self._stats_seen = dict(totals)
 
     def pace(self, wait: float, *, budget_left: float | None = None, committed: bool = True) -> Pace:
         """What to do about a rate-limit wait (see :func:`selling_partner.pacing.decide`)."""
@@ -84,3 +98,20 @@ class SellingPartnerBaseOperator(BaseOperator):
             method_name=method_name,
             kwargs=kwargs or {},
         )
+
+
+def run_id_of(context: Context | None) -> str | None:
+    """The DAG run's id, or ``None`` outside a run."""
+    try:
+        return str(context["run_id"])  # type: ignore[index]
+    except (KeyError, TypeError):
+        return None
+
+
+def try_number_of(context: Context | None) -> int:
+    """The task instance's try number (1 outside a run)."""
+    ti = context.get("ti") if context else None
+    try:
+        return max(1, int(getattr(ti, "try_number", 1) or 1))
+    except (TypeError, ValueError):
+        return 1

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from selling_partner import sync as plan
 from selling_partner.checkpoint import CheckpointStore, VariableCheckpointStore
 from selling_partner.hooks.reports import SellingPartnerReportsHook
-from selling_partner.operators.base import SellingPartnerBaseOperator
+from selling_partner.operators.base import SellingPartnerBaseOperator, run_id_of, try_number_of
 from selling_partner.pacing import Pace
 from selling_partner.reports import ledger as lg
 from selling_partner.reports.parsing import REPORT_TYPE, ReportFormatError, decode_document, parse_document
@@ -196,13 +196,13 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
     def _prepare(
         self, key: str, requested: dict[str, Any], store: CheckpointStore, context: Context
     ) -> dict[str, Any]:
-        try_number = _try_number(context)
+        try_number = try_number_of(context)
         if parse_bool(self.reset_ledger, name="reset_ledger") and try_number <= 1:
             self.log.info("reset_ledger: deleting %s", key)
             store.delete(key)
         now = _utcnow()
         ledger = store.load(key)
-        run_id = _run_id(context)
+        run_id = run_id_of(context)
         if (
             ledger is not None
             and lg.check_ledger(ledger).get("done")
@@ -285,7 +285,7 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
         if pace.action == "defer":
             run = ledger["run"]
             run["deferred_seconds"] = float(run.get("deferred_seconds", 0.0)) + pace.seconds
-            self._absorb_stats(run)
+            self.absorb_stats(run)
             store.save(key, ledger)
             self.log.info("waiting for %s: %s", what, _describe(ledger))
             self.defer_for(Pace("defer", pace.seconds, f"{what}: deferring {pace.seconds:.1f} s"))
@@ -448,7 +448,7 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
     # ------------------------------------------------------------------ the end
 
     def _finish(self, key: str, store: CheckpointStore, ledger: dict[str, Any]) -> dict[str, Any]:
-        self._absorb_stats(ledger["run"])
+        self.absorb_stats(ledger["run"])
         now = _utcnow()
         if not ledger.get("handover"):
             ledger["handover"] = self._handover(store, ledger, now)
@@ -483,28 +483,13 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
             )
         return summary
 
-    def _absorb_stats(self, run: dict[str, Any]) -> None:
-        """Add what the hook sent since the last call to the try's counters (they outlive the process)."""
-        hook = self.__dict__.get("hook")
-        if hook is None:
-            return
-        totals = hook.stats.totals()
-        seen = self.__dict__.get("_stats_seen", {})
-        for name, value in totals.items():
-            run[name] = int(run.get(name, 0)) + value - seen.get(name, 0)
-        self._stats_seen = dict(totals)
-
-    def close_hook(self) -> None:
-        super().close_hook()
-        self._stats_seen = {}
-
     def _record_run(self, ledger: dict[str, Any], *, error: str | None = None) -> None:
         """One ``sp_sync_runs`` row per try (``mode = history``; ``pages`` = report windows loaded)."""
         from selling_partner.reports.parsing import REPORT_API_VERSION
         from selling_partner.warehouse import SyncRunRecord
 
         run = ledger["run"]
-        self._absorb_stats(run)
+        self.absorb_stats(run)
         now = _utcnow()
         started = plan.to_utc(run.get("started_at")) or now
         start = plan.to_utc(ledger["requested"]["start"]) or now
@@ -566,21 +551,6 @@ class SpApiOrdersHistoryOperator(SellingPartnerBaseOperator):
 
 def _describe(ledger: dict[str, Any]) -> str:
     return ", ".join(f"{n} {s}" for s, n in lg.counts(ledger).items() if n) or "no windows"
-
-
-def _run_id(context: Context | None) -> str | None:
-    try:
-        return str(context["run_id"])  # type: ignore[index]
-    except (KeyError, TypeError):
-        return None
-
-
-def _try_number(context: Context | None) -> int:
-    ti = context.get("ti") if context else None
-    try:
-        return max(1, int(getattr(ti, "try_number", 1) or 1))
-    except (TypeError, ValueError):
-        return 1
 
 
 __all__ = ["SpApiOrdersHistoryOperator"]

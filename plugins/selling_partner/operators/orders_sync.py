@@ -20,7 +20,7 @@ from selling_partner import alerts, metrics
 from selling_partner import sync as plan
 from selling_partner.checkpoint import CheckpointStore, VariableCheckpointStore
 from selling_partner.hooks.orders import OrderPage, SellingPartnerOrdersHook
-from selling_partner.operators.base import SellingPartnerBaseOperator
+from selling_partner.operators.base import SellingPartnerBaseOperator, run_id_of, try_number_of
 from selling_partner.pacing import Pace
 from selling_partner.validation import parse_bool, parse_names
 
@@ -157,8 +157,8 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
             self.close_hook()
             raise
         ckpt["current_run"] = {
-            "run_id": _run_id(context),
-            "try_number": _try_number(context),
+            "run_id": run_id_of(context),
+            "try_number": try_number_of(context),
             "started_at": plan.iso(_utcnow()),
             "horizon": plan.iso(settings.horizon),
             "start_pages": int(ckpt.get("pages", 0)),
@@ -201,7 +201,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         except Exception as exc:
             from selling_partner.warehouse import error_summary
 
-            self._absorb_stats(ckpt["current_run"])
+            self.absorb_stats(ckpt["current_run"])
             error = error_summary(exc)
             summary = self._summary(settings, ckpt, f"failed: {type(exc).__name__}")
             try:
@@ -246,21 +246,21 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
     ) -> dict[str, Any]:
         key = settings.key
         if parse_bool(self.reset_checkpoint, name="reset_checkpoint"):
-            if _try_number(context) <= 1:
+            if try_number_of(context) <= 1:
                 self.log.info("reset_checkpoint: deleting %s", key)
                 store.delete(key)
             else:
                 self.log.info("reset_checkpoint: try %d resumes the checkpoint the first try started",
-                              _try_number(context))  # fmt: skip
+                              try_number_of(context))  # fmt: skip
         saved = store.load(key)
         if saved is not None:
             plan.check_version(saved)
         fresh, reason = plan.should_start_fresh(
-            saved, mode=settings.mode, requested=settings.requested, run_id=_run_id(context)
+            saved, mode=settings.mode, requested=settings.requested, run_id=run_id_of(context)
         )
         if not fresh:
             assert saved is not None
-            saved["run_id"] = _run_id(context)
+            saved["run_id"] = run_id_of(context)
             self.log.info(
                 "%s %s: cursor %s, open window %s, page token %s, %d pages / %d orders so far",
                 reason,
@@ -297,7 +297,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
             now=now,
             backfill_end=bf_end,
             requested=settings.requested,
-            run_id=_run_id(context),
+            run_id=run_id_of(context),
         )
 
     # ------------------------------------------------------------------ the loop
@@ -422,7 +422,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         run["orders"] += len(page.orders)
         run["quarantined"] += len(page.rejected)
         run["windows"] += int(finished)
-        self._absorb_stats(run)
+        self.absorb_stats(run)
         self._save(store, settings, ckpt)
         self._log_page(window, ckpt, page, page_no, finished)
         return ckpt
@@ -470,7 +470,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
                 api_version=settings.api_version,
                 last_updated_time=r.last_updated_time,
                 dag_id=getattr(ti, "dag_id", None),
-                dag_run_id=_run_id(context),
+                dag_run_id=run_id_of(context),
                 task_id=getattr(ti, "task_id", None),
             )
             for r in page.rejected
@@ -501,27 +501,12 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
     ) -> None:
         run = ckpt["current_run"]
         run["deferred_seconds"] = float(run.get("deferred_seconds", 0.0)) + pace.seconds
-        self._absorb_stats(run)
+        self.absorb_stats(run)
         self._save(store, settings, ckpt)
         self.defer_for(pace, kwargs={"key": settings.key})
 
     def _save(self, store: CheckpointStore, settings: plan.SyncSettings, ckpt: dict[str, Any]) -> None:
         store.save(settings.key, ckpt)
-
-    def _absorb_stats(self, run: dict[str, Any]) -> None:
-        """Add what the hook sent since the last call to the run's counters (they outlive the process)."""
-        hook = self.__dict__.get("hook")
-        if hook is None:
-            return
-        totals = hook.stats.totals()
-        seen = getattr(self, "_stats_seen", {})
-        for name, value in totals.items():
-            run[name] = int(run.get(name, 0)) + value - seen.get(name, 0)
-        self._stats_seen = dict(totals)
-
-    def close_hook(self) -> None:
-        super().close_hook()
-        self._stats_seen = {}
 
     def _log_page(
         self, window: plan.Window, ckpt: dict[str, Any], page: OrderPage, page_no: int, finished: bool
@@ -575,7 +560,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
         stop_reason: str,
         context: Context,
     ) -> dict[str, Any]:
-        self._absorb_stats(ckpt["current_run"])
+        self.absorb_stats(ckpt["current_run"])
         ckpt_run = ckpt["current_run"]
         summary = self._summary(settings, ckpt, stop_reason)
         ckpt["last_run"] = {
@@ -668,7 +653,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
                 started_at=started,
                 finished_at=finished,
                 dag_id=getattr(ti, "dag_id", None),
-                dag_run_id=_run_id(context),
+                dag_run_id=run_id_of(context),
                 task_id=getattr(ti, "task_id", None),
                 error=error,
                 try_number=summary["try_number"],
@@ -680,7 +665,7 @@ class SpApiOrdersSyncOperator(SellingPartnerBaseOperator):
                 run_id=":".join(
                     str(part)
                     for part in (
-                        _run_id(context),
+                        run_id_of(context),
                         getattr(ti, "task_id", ""),
                         settings.key,
                         summary["try_number"],
@@ -709,21 +694,6 @@ def _refuse_airflow_backfill(context: Context) -> None:
         "one run instead: Trigger DAG w/ config, mode = backfill, start_date and end_date of the range "
         "(windows of window_days, one page per 100 orders). Nothing was changed."
     )
-
-
-def _run_id(context: Context | None) -> str | None:
-    try:
-        return str(context["run_id"])  # type: ignore[index]
-    except (KeyError, TypeError):
-        return None
-
-
-def _try_number(context: Context | None) -> int:
-    ti = context.get("ti") if context else None
-    try:
-        return max(1, int(getattr(ti, "try_number", 1) or 1))
-    except (TypeError, ValueError):
-        return 1
 
 
 __all__ = ["ORDERS_ASSET", "SpApiOrdersSyncOperator"]
