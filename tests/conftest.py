@@ -37,4 +37,5 @@ pytest_plugins = [
     "tests.fixtures.airflow",
     "tests.fixtures.airflow_cluster",
     "tests.fixtures.seller",
+    "tests.fixtures.campaign",
 ]
