@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +21,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 KEYS = ("name", "value", "unit", "target", "baseline", "ratio", "passed")
+#: The whole ``make bench`` must finish within this many seconds on 2 cores (issue 14).
+TOTAL_BUDGET_S = 1200.0
 
 
 def discover() -> dict[str, ModuleType]:
@@ -61,6 +65,28 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def wall_row(name: str, seconds: float) -> dict[str, Any]:
+    """How long one benchmark ran (wall clock, this machine), recorded beside its figures."""
+    row = {"name": f"{name}.bench_wall", "value": round(seconds, 1), "unit": "s", "target": None}
+    return {**row, "baseline": None, "ratio": None, "passed": None, "benchmark": name}
+
+
+def total_row(seconds: float, walls: dict[str, float]) -> dict[str, Any]:
+    """The whole run's wall time against the 20-minute budget (only written when every benchmark ran)."""
+    return {
+        "name": "bench.total_wall",
+        "value": round(seconds, 1),
+        "unit": "s",
+        "target": TOTAL_BUDGET_S,
+        "baseline": None,
+        "ratio": round(seconds / TOTAL_BUDGET_S, 3),
+        "passed": seconds <= TOTAL_BUDGET_S,
+        "benchmark": "bench",
+        "per_benchmark_s": {k: round(v, 1) for k, v in walls.items()},
+        "cpus": os.cpu_count(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run one benchmark by NAME")
@@ -77,20 +103,28 @@ def main(argv: list[str] | None = None) -> int:
         modules = {args.only: modules[args.only]}
     ran: dict[str, list[dict[str, Any]]] = {}
     failed = False
+    walls: dict[str, float] = {}
+    began = time.perf_counter()
     for name, module in modules.items():
         print(f"== {name}", flush=True)
+        started = time.perf_counter()
         try:
             rows = list(module.run())
         except Exception:
             traceback.print_exc()
             failed = True
             continue
+        walls[name] = time.perf_counter() - started
+        print(f"== {name} took {walls[name]:.0f} s", flush=True)
+        rows.append(wall_row(name, walls[name]))
         for row in rows:
             missing = [k for k in KEYS if k not in row]
             if missing:
                 raise SystemExit(f"{name}: result {row.get('name')!r} lacks {missing}")
             row.setdefault("benchmark", name)
         ran[name] = rows
+    if not args.only and not failed:
+        ran["bench"] = [total_row(time.perf_counter() - began, walls)]
     existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     merged = merge(existing, ran)
     RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
