@@ -394,7 +394,8 @@ def _lock_waiters(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO sp_orders%'"
+            "AND wait_event_type = 'Lock' "
+            "AND (query LIKE 'INSERT INTO sp_orders%' OR query LIKE 'COPY sp_orders %')"
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -518,3 +519,33 @@ def test_orphan_probe_with_psycopg2(pg_dsn, pg_schema):
     wh.upsert_orders([order(target, updated=at(7)), order(other_new, updated=at(7))])
     assert [i[1] for i in _items(wh)] == [f"{target}-I1", f"{other_new}-I1"]
     assert _packages(wh) == []
+
+
+# --------------------------------------------------------------------------- 6. new orders COPYed directly
+def test_absent_orders_are_copied_straight_into_the_orders_table(pg_wh, monkeypatch):
+    """Only the orders the probe finds absent (and without leftover children) skip the staged upsert."""
+    old, orphaned, new = oid(1), oid(2), oid(3)
+    pg_wh.upsert_orders([order(old, updated=at(1), items=(item(old, 1),))])
+    _add_orphans(pg_wh, orphaned, "keys-disjoint")
+    copied = _spy(pg_wh, monkeypatch, "_insert_new_orders")
+    res = pg_wh.upsert_orders(
+        [order(o, status="SHIPPED", updated=at(2), items=(item(o, 1),)) for o in (old, orphaned, new)]
+    )
+    assert [sorted(c.ids) for c in copied] == [[new]]
+    assert (res.orders_written, res.orders_stale, res.items_written) == (3, 0, 3)
+    assert [(i[0], i[1]) for i in _items(pg_wh)] == [(o, f"{o}-I1") for o in (old, orphaned, new)]
+
+
+def test_copy_money_is_psycopg_numeric_encoding(pg_wh):
+    """Pre-encoded amounts are the bytes psycopg's Decimal dumper sends, and bad amounts still raise."""
+    from psycopg.types.numeric import dump_decimal_to_numeric_binary
+
+    money = pg_wh._copy_money()
+    for text in ("12.15", "0.00", "-3.5", "1e5", "123456789.123456789", "0.0001"):
+        assert money(text) == bytes(dump_decimal_to_numeric_binary(Decimal(text)))
+        assert money(text) is money(text)  # encoded once
+    assert money(None) is None
+    with pytest.raises(ValueError, match="Not a decimal amount"):
+        money("12,50")
+    pg_wh.upsert_orders([order(oid(1), updated=at(1), items=(item(oid(1), 1, price="123456789.123456789"),))])
+    assert _items(pg_wh)[0][3] == Decimal("123456789.123456789")

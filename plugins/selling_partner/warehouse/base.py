@@ -22,6 +22,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
@@ -60,6 +61,15 @@ from .rows import (
 from .text import one_line
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrders:
+    """What ``Warehouse._insert_new_orders`` did: the orders it inserted directly (their row locks held)
+    and whether any order of the batch has an open ``sp_order_quarantine`` row (to resolve)."""
+
+    ids: frozenset[str]
+    quarantine_open: bool
 
 
 def _stage_name(table: s.Table) -> str:
@@ -410,6 +420,26 @@ class Warehouse(ABC):
         cur.execute(ORDERS_UPSERT_SQL)
         return cur.rowcount, frozenset()
 
+    def _row_money(self, cur: Any) -> Callable[[str | None], Any]:
+        """The money encoder of the rows ``cur`` stages (default: ``_encode_money``)."""
+        return self._encode_money
+
+    def _probe_orders(self, cur: Any, orders: Sequence[CanonicalOrder]) -> Callable[[], Any]:
+        """Start looking up what ``_insert_new_orders`` needs to know about ``orders``; returns the call
+        that waits for the answer (``cur`` is not used by the caller until then). Default: nothing."""
+        return lambda: None
+
+    def _insert_new_orders(self, cur: Any, rows: Sequence[tuple[Any, ...]], probed: Any) -> NewOrders:
+        """Bulk-insert the orders of ``rows`` (one per order, key order) that are not stored yet straight
+        into the orders table, before any other order of the batch is touched (``probed``: what
+        ``_probe_orders`` found).
+
+        Returns which ones went in that way (the rest is staged and upserted); the default inserts none.
+        Only orders that are absent and have no leftover items or packages may be inserted so; a row that
+        turns out to exist (a concurrent writer) must leave the table untouched and every row staged.
+        """
+        return NewOrders(frozenset(), quarantine_open=True)
+
     def _insert_new_children(
         self, cur: Any, children: Mapping[s.Table, Iterable[tuple[Any, ...]]]
     ) -> dict[s.Table, int] | None:
@@ -429,11 +459,34 @@ class Warehouse(ABC):
 
     def _upsert_orders(self, cur: Any, orders: Sequence[CanonicalOrder]) -> UpsertResult:
         """``upsert_orders`` inside the caller's transaction."""
-        batch = build_order_batch(orders, ts=self._ts, money=self._encode_money)
+        # The database looks the batch's orders up while the rows are built (the cursor is the probe's
+        # until it has answered).
+        known = self._probe_orders(cur, orders)
+        try:
+            batch = build_order_batch(orders, ts=self._ts, money=self._row_money(cur))
+        finally:
+            probed = known()
         if not batch.orders:
             return UpsertResult(0, 0, 0, 0, 0)
-        self._stage(cur, s.ORDERS_TABLE, batch.orders)
-        orders_written, new_ids = self._upsert_staged_orders(cur)
+        # Absent orders first (key order), then the stored ones (one key-ordered upsert): two batches over
+        # the same orders queue on their first shared key in either phase, never in a cycle.
+        copied = self._insert_new_orders(cur, batch.orders, probed)
+        orders_written, new_ids = len(copied.ids), copied.ids
+        staged = [r for r in batch.orders if r[0] not in copied.ids] if copied.ids else batch.orders
+        if staged:
+            self._stage(cur, s.ORDERS_TABLE, staged)
+            written, inserted = self._upsert_staged_orders(cur)
+            orders_written += written
+            new_ids = new_ids | inserted if new_ids else inserted
+
+        def stage_copied() -> None:
+            """Stage the directly inserted orders too (the accepted set and the quarantine read them)."""
+            rows = [r for r in batch.orders if r[0] in copied.ids]
+            if staged:
+                self._stage_more(cur, s.ORDERS_TABLE, rows)
+            else:
+                self._stage(cur, s.ORDERS_TABLE, rows)
+
         direct: dict[s.Table, int] | None = None
         if new_ids:
             direct = self._insert_new_children(
@@ -445,6 +498,10 @@ class Warehouse(ABC):
                 },
             )
         if direct is None:
+            if copied.ids:  # every child takes the staged path: the accepted set needs every order staged
+                stage_copied()
+                copied = NewOrders(frozenset(), quarantine_open=copied.quarantine_open)
+                staged = batch.orders
             direct, new_ids = {}, frozenset()
         old: Callable[[str], bool] | None = (lambda oid: oid not in new_ids) if new_ids else None
         items_written = packages_written = 0
@@ -472,8 +529,12 @@ class Warehouse(ABC):
             self._stage(cur, s.BUYERS_TABLE, self.pii_cipher().encrypt_rows(batch.buyers))
             cur.execute(BUYERS_UPSERT_SQL)
             buyers_written = cur.rowcount
-        cur.execute(QUARANTINE_RESOLVE_SQL.format(ph=self.placeholder), (batch.loaded_at,))
-        quarantine_resolved = max(cur.rowcount, 0)
+        quarantine_resolved = 0
+        if copied.quarantine_open:
+            if copied.ids:
+                stage_copied()
+            cur.execute(QUARANTINE_RESOLVE_SQL.format(ph=self.placeholder), (batch.loaded_at,))
+            quarantine_resolved = max(cur.rowcount, 0)
         result = UpsertResult(
             orders_written=orders_written,
             orders_stale=batch.distinct_orders - orders_written,
@@ -490,6 +551,11 @@ class Warehouse(ABC):
             f"; {quarantine_resolved} quarantined orders resolved" if quarantine_resolved else "",
         )  # fmt: skip
         return result
+
+    def _stage_more(self, cur: Any, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Add ``rows`` to the staging table of ``table`` this transaction created (only called by
+        backends with a new-order path)."""
+        raise NotImplementedError
 
     def _forget_accepted(self, cur: Any, order_ids: frozenset[str]) -> None:
         """Drop ``order_ids`` from the staged accepted set (only called by backends with a new-order path)."""

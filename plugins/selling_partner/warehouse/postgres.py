@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from selling_partner.orders.canonical import CanonicalOrder
+
 from . import schema as s
-from .base import ENRICH_CLAIM_SQL, ORDERS_UPSERT_SQL, Warehouse, _stage_name
+from .base import ENRICH_CLAIM_SQL, ORDERS_UPSERT_SQL, NewOrders, Warehouse, _stage_name
 from .rows import require_aware
+from .text import clean_text
 
 #: Logical column type -> PostgreSQL type name for binary COPY.
 PG_COPY_TYPES = {
@@ -21,6 +25,24 @@ PG_COPY_TYPES = {
     "money": "numeric",
     "float": "float8",
 }
+
+#: Money columns go into binary COPY already encoded (PostgreSQL's binary ``numeric``, once per distinct
+#: amount: see ``PostgresWarehouse._copy_money``), so the COPY passes those bytes through as they are. A
+#: binary COPY sends no type per field: the server reads each one with the column's own ``numeric_recv``.
+COPY_MONEY_TYPE = "bytea"
+#: Distinct amounts kept encoded per warehouse (prices repeat; the cache is cleared when full).
+MONEY_CACHE_SIZE = 65_536
+
+
+def _binary_ids(sql: str, cur: Any) -> str:
+    """psycopg 3 binds the id list in binary (``%b``: measured 4x faster than text for 4,000 ids)."""
+    return sql.replace("%(ids)s", "%(ids)b") if hasattr(cur, "copy") else sql
+
+
+def copy_types(table: s.Table) -> list[str]:
+    """Binary COPY types of ``table``'s columns for rows built with ``PostgresWarehouse._copy_money``."""
+    return [COPY_MONEY_TYPE if c.type == "money" else PG_COPY_TYPES[c.type] for c in table.columns]
+
 
 #: ``work_mem`` for the loader's transactions (sorting a batch by key before the upsert).
 WORK_MEM = "64MB"
@@ -33,6 +55,16 @@ ORDERS_UPSERT_RETURNING_SQL = f"{ORDERS_UPSERT_SQL} RETURNING order_id, xmax = 0
 ORPHANED_CHILDREN_SQL = (
     f"SELECT order_id FROM {s.ITEMS} WHERE order_id = ANY(%(ids)s) "
     f"UNION SELECT order_id FROM {s.PACKAGES} WHERE order_id = ANY(%(ids)s)"
+)
+
+#: Which orders of a batch (``ids``) are stored (0), have leftover items or packages without an order
+#: row (1), or have an open quarantine row (2). One round trip, each table probed on its key.
+KNOWN_ORDERS_SQL = (
+    f"SELECT order_id, 0 FROM {s.ORDERS} WHERE order_id = ANY(%(ids)s) "
+    f"UNION ALL SELECT DISTINCT order_id, 1 FROM {s.ITEMS} WHERE order_id = ANY(%(ids)s) "
+    f"UNION ALL SELECT DISTINCT order_id, 1 FROM {s.PACKAGES} WHERE order_id = ANY(%(ids)s) "
+    f"UNION ALL SELECT DISTINCT order_id, 2 FROM {s.ORDER_QUARANTINE} "
+    "WHERE order_id = ANY(%(ids)s) AND resolved_at IS NULL"
 )
 
 #: SQLSTATE unique_violation.
@@ -79,6 +111,7 @@ class PostgresWarehouse(Warehouse):
     def __init__(self, conn_id: str, *, connection_factory: Any = None, pii_cipher: Any = None) -> None:
         super().__init__(conn_id, pii_cipher=pii_cipher)
         self._factory = connection_factory
+        self._money_cache: dict[str, bytes] = {}
 
     def _connect(self) -> Any:
         if self._factory is not None:
@@ -113,6 +146,35 @@ class PostgresWarehouse(Warehouse):
         except InvalidOperation:
             raise ValueError(f"Not a decimal amount: {value!r}") from None
 
+    def _row_money(self, cur: Any) -> Any:
+        """psycopg 3 (binary COPY): amounts pre-encoded; psycopg2 (text COPY): ``Decimal``."""
+        return self._copy_money() if hasattr(cur, "copy") else self._encode_money
+
+    def _copy_money(self) -> Any:
+        """A money encoder for binary COPY: the amount as PostgreSQL's binary ``numeric`` (bytes).
+
+        Checked like ``_encode_money`` (``ValueError`` for what is not a decimal amount), encoded by
+        psycopg's own ``Decimal`` dumper, once per distinct text: encoding a ``Decimal`` per value was
+        the loader's largest client cost (measured: 1.3 s of 2.5 s encoding 200,000 orders' rows).
+        """
+        from psycopg.types.numeric import dump_decimal_to_numeric_binary
+
+        cache = self._money_cache
+        encode = self._encode_money
+
+        def money(value: str | None) -> bytes | None:
+            if value is None:
+                return None
+            out = cache.get(value)
+            if out is None:
+                out = bytes(dump_decimal_to_numeric_binary(encode(value)))
+                if len(cache) >= MONEY_CACHE_SIZE:
+                    cache.clear()
+                cache[value] = out
+            return out
+
+        return money
+
     def _stage(self, cur: Any, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> None:
         name = _stage_name(table)
         cur.execute(f"DROP TABLE IF EXISTS {name}")
@@ -129,7 +191,7 @@ class PostgresWarehouse(Warehouse):
         n = 0
         if hasattr(cur, "copy"):  # psycopg 3: binary COPY with declared types (no per-value type lookup)
             with cur.copy(f"{copy_sql} (FORMAT BINARY)") as copy:
-                copy.set_types([PG_COPY_TYPES[c.type] for c in table.columns])
+                copy.set_types(copy_types(table))
                 write = copy.write_row
                 for n, row in enumerate(rows, 1):  # noqa: B007 - n is the count afterwards
                     write(row)
@@ -139,6 +201,62 @@ class PostgresWarehouse(Warehouse):
             if n:
                 cur.copy_expert(copy_sql, io.StringIO(rows_to_tsv(rows)))
         return n
+
+    def _stage_more(self, cur: Any, table: s.Table, rows: Iterable[tuple[Any, ...]]) -> None:
+        self._copy(cur, _stage_name(table), table, rows)
+
+    def _probe_orders(self, cur: Any, orders: Sequence[CanonicalOrder]) -> Callable[[], Any]:
+        """Run ``KNOWN_ORDERS_SQL`` for the batch's order ids on a helper thread: the server answers while
+        this thread builds the rows (measured: the probe and the build take about as long each)."""
+        ids = list({clean_text(o.order_id) or "" for o in orders})
+        answer: dict[str, Any] = {}
+
+        def probe() -> None:
+            try:
+                cur.execute(_binary_ids(KNOWN_ORDERS_SQL, cur), {"ids": ids})
+                answer["rows"] = cur.fetchall()
+            except BaseException as exc:  # re-raised by wait()
+                answer["error"] = exc
+
+        thread = threading.Thread(target=probe, name="sp-warehouse-probe", daemon=True)
+        thread.start()
+
+        def wait() -> Any:
+            thread.join()
+            if "error" in answer:
+                raise answer["error"]
+            return answer["rows"]
+
+        return wait
+
+    def _insert_new_orders(self, cur: Any, rows: Sequence[tuple[Any, ...]], probed: Any) -> NewOrders:
+        """COPY the batch's absent orders straight into the orders table (no staging hop, no upsert).
+
+        The probe (``KNOWN_ORDERS_SQL``) found the stored orders, the ones with leftover items or packages
+        (they take the staged path, which replaces those children) and open quarantine rows. If a row
+        appears meanwhile (a concurrent writer), the COPY waits for that writer and hits the primary key;
+        it is then rolled back to its savepoint and every order takes the staged upsert.
+        """
+        known: set[str] = set()
+        quarantine_open = False
+        for order_id, kind in probed:
+            if kind == 2:
+                quarantine_open = True
+            else:
+                known.add(order_id)
+        new = [r for r in rows if r[0] not in known] if known else rows
+        if not new:
+            return NewOrders(frozenset(), quarantine_open)
+        cur.execute("SAVEPOINT sp_new_orders")
+        try:
+            self._copy(cur, s.ORDERS, s.ORDERS_TABLE, new)
+        except Exception as exc:
+            if _sqlstate(exc) != UNIQUE_VIOLATION:
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT sp_new_orders")
+            return NewOrders(frozenset(), quarantine_open)
+        cur.execute("RELEASE SAVEPOINT sp_new_orders")
+        return NewOrders(frozenset(r[0] for r in new), quarantine_open)
 
     def _upsert_staged_orders(self, cur: Any) -> tuple[int, frozenset[str]]:
         """As the base; an inserted order that already has items or packages is not reported as new.
@@ -150,7 +268,7 @@ class PostgresWarehouse(Warehouse):
         rows = cur.fetchall()
         new = sorted(order_id for order_id, inserted in rows if inserted)
         if new:
-            cur.execute(ORPHANED_CHILDREN_SQL, {"ids": new})
+            cur.execute(_binary_ids(ORPHANED_CHILDREN_SQL, cur), {"ids": new})
             orphaned = {order_id for (order_id,) in cur.fetchall()}
             if orphaned:
                 new = [order_id for order_id in new if order_id not in orphaned]
