@@ -1,6 +1,10 @@
 """Run one DAG once with ``dag.test()`` in its own process and SIGKILL it at a crash point (test_crash.py).
 
-``python -m tests.campaigns._crash_worker SPEC_JSON``; the spec (JSON object):
+``python -m tests.campaigns._crash_worker SPEC_JSON``, or ``... --warm``: a worker started ahead
+of its test, which imports Airflow, builds the in-process execution API and sends it a first request
+(the ~10 s every ``dag.test()`` process pays before its first task), then reads one line from stdin,
+``{"env": {...}, "spec": {...}}``: the test's environment (its connections point at this test's
+sandbox) and the spec. The spec (JSON object):
 
 * ``dag_id``: the DAG to run (parsed from its file in dags/), ``conf``: its run conf (optional);
 * ``point``: where to die - ``commit:<Warehouse method>`` (the warehouse transaction commit inside that
@@ -23,7 +27,9 @@ import os
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.fixtures.airflow import DAGS
@@ -155,5 +161,33 @@ def main(spec: dict[str, Any]) -> None:
     sys.exit(NOT_REACHED)
 
 
+def warm_then_run() -> None:
+    """Pay the process's fixed start-up cost first, then run what arrives on stdin."""
+    import selling_partner.operators.enrich
+    import selling_partner.operators.events
+    import selling_partner.operators.orders_sync
+    import selling_partner.warehouse.postgres  # noqa: F401
+    from airflow.dag_processing.dagbag import DagBag  # noqa: F401 - the import is the warm-up
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+
+    # The in-process execution API's app and its first request (~5 s of lazy set-up): a start of a task
+    # instance that does not exist answers 404 and leaves everything warm.
+    client = InProcessTestSupervisor._api_client(None)
+    try:
+        client.task_instances.start(uuid.uuid4(), os.getpid(), datetime.now(UTC))
+    except Exception as exc:  # the expected 404
+        print(f"warm-up request answered {type(exc).__name__} (expected)", flush=True)
+    line = sys.stdin.readline()
+    if not line.strip():
+        sys.exit(0)  # not needed: the test module ended
+    job = json.loads(line)
+    os.environ.clear()
+    os.environ.update(job["env"])
+    main(job["spec"])
+
+
 if __name__ == "__main__":
-    main(json.loads(sys.argv[1]))
+    if sys.argv[1] == "--warm":
+        warm_then_run()
+    else:
+        main(json.loads(sys.argv[1]))

@@ -25,7 +25,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -64,23 +66,66 @@ KEYS = {
 # ---------------------------------------------------------------------------------------- helpers
 
 
-def _kill_at(tmp_path, dag_id: str, point: str, n: int, when: str, conf: dict | None = None) -> None:
-    """Run ``dag_id`` in a worker process that SIGKILLs itself at ``point``; assert it died so."""
-    spec = {"dag_id": dag_id, "point": point, "n": n, "when": when, "conf": conf}
-    log_path = tmp_path / f"crash-{dag_id}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.run(
-            [sys.executable, "-m", "tests.campaigns._crash_worker", json.dumps(spec)],
+class Workers:
+    """Crash workers started one test ahead (``_crash_worker --warm``): each pays the ~8 s start-up of a
+    ``dag.test()`` process while the previous test runs, then gets its job on stdin."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.count = 0
+        self.spare: tuple[subprocess.Popen, Path, Any] | None = None
+
+    def _spawn(self) -> tuple[subprocess.Popen, Path, Any]:
+        self.count += 1
+        log_path = self.log_dir / f"crash-worker-{self.count}.log"
+        log = log_path.open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.campaigns._crash_worker", "--warm"],
             env=airflow_env(),
             cwd=REPO,
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
-            timeout=240,
         )
-    assert proc.returncode == -signal.SIGKILL, (
-        f"the worker was not killed at {point} #{n} {when} (exit {proc.returncode}):\n"
-        + log_path.read_text(errors="replace")[-4000:]
-    )
+        return proc, log_path, log
+
+    def kill_at(self, dag_id: str, point: str, n: int, when: str, conf: dict | None = None) -> None:
+        """Run ``dag_id`` in a worker that SIGKILLs itself at ``point``; assert it died so."""
+        proc, log_path, log = self.spare or self._spawn()
+        self.spare = self._spawn()  # warms up while this one runs and the test reruns
+        spec = {"dag_id": dag_id, "point": point, "n": n, "when": when, "conf": conf}
+        assert proc.stdin is not None
+        proc.stdin.write((json.dumps({"env": airflow_env(), "spec": spec}) + "\n").encode())
+        proc.stdin.close()
+        try:
+            proc.wait(240)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+            log.close()
+        assert proc.returncode == -signal.SIGKILL, (
+            f"the worker was not killed at {point} #{n} {when} (exit {proc.returncode}):\n"
+            + log_path.read_text(errors="replace")[-4000:]
+        )
+
+    def close(self) -> None:
+        """Stop the spare worker (still warming up or waiting for a job: it has done nothing)."""
+        if self.spare is not None:
+            proc, _, log = self.spare
+            proc.kill()
+            proc.wait(30)
+            log.close()
+            self.spare = None
+
+
+@pytest.fixture(scope="module")
+def workers(airflow_db, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    pool = Workers(tmp_path_factory.mktemp("crash-workers"))
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def _duplicates(pg_dsn: str, schema: str) -> dict[str, int]:
@@ -120,7 +165,7 @@ SYNC_POINTS = [
 
 @pytest.mark.parametrize(("name", "point", "n", "when"), SYNC_POINTS, ids=[p[0] for p in SYNC_POINTS])
 def test_sync_crash(
-    name, point, n, when, sync_env, pg_warehouse_conn_id, pg_dsn, pg_schema, campaign, tmp_path
+    name, point, n, when, sync_env, pg_warehouse_conn_id, pg_dsn, pg_schema, campaign, workers
 ):
     fig = campaign(f"crash/{name}")
     sb = sync_env(orders=60, days=4, seed=SEED, time_scale=1200)
@@ -134,7 +179,7 @@ def test_sync_crash(
     from selling_partner.sync import checkpoint_key
     from selling_partner.warehouse import get_warehouse
 
-    _kill_at(tmp_path, SYNC_DAG, point, n, when, conf)
+    workers.kill_at(SYNC_DAG, point, n, when, conf)
     fig.add(runs=1, faults=1)
     wh = get_warehouse(pg_warehouse_conn_id)
     key = checkpoint_key("sp_api_default", sb.marketplace_ids, "backfill")
@@ -181,7 +226,7 @@ EVENT_POINTS = [
 
 
 @pytest.mark.parametrize(("name", "point", "n", "when"), EVENT_POINTS, ids=[p[0] for p in EVENT_POINTS])
-def test_event_crash(name, point, n, when, event_path, pg_dsn, pg_schema, campaign, tmp_path):
+def test_event_crash(name, point, n, when, event_path, pg_dsn, pg_schema, campaign, workers):
     fig = campaign(f"crash/{name}")
     env = event_path(
         {"sp_api_default": {"seed": SEED, "orders": 40, "time_scale": 1200}},
@@ -198,7 +243,7 @@ def test_event_crash(name, point, n, when, event_path, pg_dsn, pg_schema, campai
     if n == -1:
         n = (published + 9) // 10  # the last delete batch
 
-    _kill_at(tmp_path, EVENTS_DAG, point, n, when)
+    workers.kill_at(EVENTS_DAG, point, n, when)
     fig.add(runs=1, faults=1)
     committed = len(wh.fetch_inbox())
     visible, in_flight = env.queue_depth()
@@ -249,7 +294,7 @@ ENRICH_POINTS = [
 
 
 @pytest.mark.parametrize(("name", "point", "n", "when"), ENRICH_POINTS, ids=[p[0] for p in ENRICH_POINTS])
-def test_enrich_crash(name, point, n, when, event_path, pg_dsn, pg_schema, campaign, tmp_path):
+def test_enrich_crash(name, point, n, when, event_path, pg_dsn, pg_schema, campaign, workers):
     fig = campaign(f"crash/{name}")
     env = event_path(
         {"sp_api_default": {"seed": SEED, "orders": 40, "time_scale": 1200}},
@@ -263,7 +308,7 @@ def test_enrich_crash(name, point, n, when, event_path, pg_dsn, pg_schema, campa
     assert orders > 50, "more than two batches of 25"
     wh = env.warehouse()
 
-    _kill_at(tmp_path, ENRICH_DAG, point, n, when)
+    workers.kill_at(ENRICH_DAG, point, n, when)
     killed_at = time.monotonic()
     fig.add(runs=1, faults=1)
     fetched = seller.calls("getOrder")["ok"]
