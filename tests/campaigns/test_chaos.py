@@ -147,8 +147,8 @@ def test_chaos_sync_ends_equal_to_the_truth(
 ):
     fig = campaign(f"chaos/sync seed {seed}")
     sb = sync_env(
-        orders=120,
-        days=3,
+        orders=100,
+        days=2,
         seed=seed,
         faults="hostile",
         time_scale=TIME_SCALE,
@@ -158,8 +158,8 @@ def test_chaos_sync_ends_equal_to_the_truth(
     dag = load_dag(SYNC_DAG)
     conf = {"warehouse_conn_id": pg_warehouse_conn_id}
 
-    # A sweep from four days back (the whole world), then the world moves and a second sweep.
-    first = chaos.run(dag, run_conf={**conf, "start_date": _since(4), "window_days": 0.5})
+    # A sweep from two and a half days back (the whole world), then the world moves and a second sweep.
+    first = chaos.run(dag, run_conf={**conf, "start_date": _since(2.5), "window_days": 0.5})
     summary = xcom_result(first, SYNC_TASK)
     observed = [sb.truth(lastUpdatedBefore=summary["window_end"])]
     sb.advance(steps=1, new_orders=15, changes=40)
@@ -198,9 +198,8 @@ def test_chaos_sync_ends_equal_to_the_truth(
 # ----------------------------------------------------------------------------------- the event path
 
 
-def _drain_events(env: Any, chaos: Chaos, landed: list[dict[str, Any]]) -> None:
+def _drain_events(env: Any, dag: Any, chaos: Chaos, landed: list[dict[str, Any]]) -> None:
     """Run the events DAG until the queue is empty (visible and in flight)."""
-    dag = env.events_dag()
     for _ in range(MAX_RUNS):
         if env.queue_depth() == (0, 0):
             return
@@ -211,14 +210,13 @@ def _drain_events(env: Any, chaos: Chaos, landed: list[dict[str, Any]]) -> None:
     assert env.queue_depth() == (0, 0), env.queue_depth()
 
 
-def _drain_enrichment(env: Any, chaos: Chaos, pg_dsn: str, pg_schema: str) -> None:
+def _drain_enrichment(env: Any, dag: Any, chaos: Chaos, pg_dsn: str, pg_schema: str) -> None:
     """Run the enrich DAG until no order is left queued.
 
     An order whose getOrder failed even after the hook's retries is retried a minute later at the
     earliest (the operator's backoff): the campaign lets that minute pass by moving the order's
     ``next_attempt_at`` to now, instead of sleeping it out.
     """
-    dag = env.enrich_dag()
     for _ in range(MAX_RUNS):
         chaos.run(dag)
         if not env.warehouse().enrichment_backlog():
@@ -247,12 +245,13 @@ def test_chaos_events_and_enrichment_end_equal_to_the_truth(
     chaos = Chaos(seller.sandbox, fig)
     rng = random.Random(f"chaos:{seed}")
     landed: list[dict[str, Any]] = []
+    events_dag, enrich_dag = env.events_dag(), env.enrich_dag()
     for round_no in range(2):
         if round_no:
             time.sleep(1.1)  # an order changes at most once per second: let orders change again
         seller.advance(
-            new_orders=8,
-            changes=10,
+            new_orders=6,
+            changes=8,
             duplicates=0.3,
             shuffle=True,
             double_encoded=0.2,
@@ -265,12 +264,11 @@ def test_chaos_events_and_enrichment_end_equal_to_the_truth(
         if round_no == 0:
             # A run lands and crashes before its ack: every message comes back after the visibility
             # timeout and is landed again by the next run.
-            dag = env.events_dag()
-            partial = dag.partial_subset(task_ids=[SENSOR, LAND], include_downstream=False)
+            partial = events_dag.partial_subset(task_ids=[SENSOR, LAND], include_downstream=False)
             landed.append(xcom_result(chaos.run(partial), LAND))
             wait_until(lambda: env.queue_depth()[1] == 0, timeout=10 * VISIBILITY, what="redelivery")
-        _drain_events(env, chaos, landed)
-        _drain_enrichment(env, chaos, pg_dsn, pg_schema)
+        _drain_events(env, events_dag, chaos, landed)
+        _drain_enrichment(env, enrich_dag, chaos, pg_dsn, pg_schema)
 
     notes = seller.notifications()
     distinct = {n["notification_id"] for n in notes}
