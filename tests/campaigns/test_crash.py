@@ -46,7 +46,7 @@ SYNC_TASK = "sync_orders__sp_api_default"
 EVENTS_DAG = "sp_api_order_events"
 ENRICH_DAG = "sp_api_order_enrich"
 #: Seconds a received message stays invisible (the DAG's 15 minutes shortened: redelivery comes soon).
-VISIBILITY = 6
+VISIBILITY = 4
 #: Enrichment claim lease (the DAG's 10 minutes shortened: a rerun takes a killed batch over soon).
 LEASE = 4
 #: The warehouse tables and their keys, for the direct duplicate query.
