@@ -95,8 +95,11 @@ class Workers:
         self.spare = self._spawn()  # warms up while this one runs and the test reruns
         spec = {"dag_id": dag_id, "point": point, "n": n, "when": when, "conf": conf}
         assert proc.stdin is not None
-        proc.stdin.write((json.dumps({"env": airflow_env(), "spec": spec}) + "\n").encode())
-        proc.stdin.close()
+        try:
+            proc.stdin.write((json.dumps({"env": airflow_env(), "spec": spec}) + "\n").encode())
+            proc.stdin.close()
+        except BrokenPipeError:  # it died warming up: the assertion below shows its log
+            pass
         try:
             proc.wait(240)
         finally:
