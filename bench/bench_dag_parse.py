@@ -7,7 +7,7 @@ serializes its DAGs; the file's ``last_duration`` is that child's run time. Here
 a fresh ``python -X importtime`` process that imports Airflow and the processor module and pre-imports
 the file's ``airflow.*`` imports (untimed, as the manager has them), then times exactly the child's
 work: ``check_dag_file_stability`` + ``DagBag(file)`` + ``DagSerialization.to_dict`` per DAG. The
-figure is the median of ``SP_BENCH_PARSE_RUNS`` (5) runs per file; target under 0.5 s each.
+figure is the median of ``SP_BENCH_PARSE_RUNS`` (3) runs per file; target under 0.5 s each.
 
 Heavy module-level imports: the imports the parse triggers (what ``-X importtime`` logs after the
 timer starts, at the outermost level: the DAG file's own imports and what they pull in) are listed per
@@ -32,7 +32,7 @@ from bench.common import result
 NAME = "dag_parse"
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
-RUNS = int(os.environ.get("SP_BENCH_PARSE_RUNS", "5"))
+RUNS = int(os.environ.get("SP_BENCH_PARSE_RUNS", "3"))
 TARGET_SECONDS = 0.5
 HEAVY_MS = 100.0
 MARKER = "##sp-bench-parse-start##"

@@ -33,7 +33,7 @@ gzip or not, a lying ``compressionAlgorithm`` flag.
 
 Sizes: ``SP_BENCH_HISTORY_ORDERS`` (orders in the two marketplaces, default 200000; the world holds
 the third marketplace's share too), ``SP_BENCH_HISTORY_SCALE`` (default 100),
-``SP_BENCH_HISTORY_ROUNDS`` (loader rounds, default 3), ``SP_BENCH_HISTORY_TO_SQL`` (0 skips to_sql).
+``SP_BENCH_HISTORY_ROUNDS`` (loader rounds, default 2), ``SP_BENCH_HISTORY_TO_SQL`` (0 skips to_sql).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from bench.common import result, stopwatch, temporary_pg_database
 NAME = "history_backfill"
 ORDERS = int(os.environ.get("SP_BENCH_HISTORY_ORDERS", "200000"))
 SCALE = float(os.environ.get("SP_BENCH_HISTORY_SCALE", "100"))
-ROUNDS = int(os.environ.get("SP_BENCH_HISTORY_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("SP_BENCH_HISTORY_ROUNDS", "2"))
 TO_SQL = os.environ.get("SP_BENCH_HISTORY_TO_SQL", "1") != "0"
 SEED = 12
 #: Two years: the history starts 729 days back (Amazon's order reports cover 730), the world a day later.
