@@ -16,6 +16,12 @@
    ``/_sandbox/truth`` (``demo/verify.py`` on ``tests/oracle.py``: independent of the product);
 7. stops everything it started and prints the command to query the warehouse. Exits 1 on a mismatch.
 
+``--pii`` (or ``SP_DEMO_PII=1``) runs it with buyer PII: the seller connection's ``include_pii`` on,
+a fresh Fernet key in the connection ``sp_api_pii_key`` (``sp_order_buyers`` holds tokens only), and
+random sandbox secrets (LWA client secret, refresh token, AWS secret) so a leak of them can be found;
+the truths it checks against (and ``sandbox-final.json``) then carry the buyers' data, so
+``sp_order_buyers`` is compared too.
+
 Every DAG runs with ``airflow dags test`` (one process, no scheduler); ``make airflow`` runs the same
 setup under a real scheduler with the UI. Full logs: ``.demo/logs/``.
 """
@@ -239,7 +245,7 @@ def move_world(env: dict[str, str], say: Progress, sandbox: Any, args: argparse.
                 f"duplicates, {args.poison} poison, {args.foreign} of another seller",
                 indent=True,
             )
-            world.rounds.append((changed, sandbox.truth()))
+            world.rounds.append((changed, sandbox.truth(include_pii=args.pii)))
             code = events.wait(600)
         finally:
             events.stop()
@@ -280,12 +286,20 @@ def _rows(by: Counter[tuple[str, str]], mkts: list[str], statuses: list[str]) ->
 
 
 def report(
-    sandbox: Any, world: World, after_sync: dict[str, Any], *, say: Progress, api_version: str
+    sandbox: Any,
+    world: World,
+    after_sync: dict[str, Any],
+    *,
+    say: Progress,
+    api_version: str,
+    pii_key: str | None = None,
 ) -> bool:
     """Print the report; returns whether the warehouse matches the sandbox's truth."""
     os.environ["AIRFLOW_CONN_WAREHOUSE_DEFAULT"] = json.dumps(
         {"conn_type": "sqlite", "host": str(WAREHOUSE_DB)}
     )
+    if pii_key:  # warehouse_rows reads sp_order_buyers decrypted, with the run's key
+        os.environ["AIRFLOW_CONN_SP_API_PII_KEY"] = json.dumps({"conn_type": "generic", "password": pii_key})
     from selling_partner.warehouse import get_warehouse
 
     from demo.verify import percentile, publish_to_status_seconds, verdict
@@ -300,7 +314,7 @@ def report(
     backlog = sum(n for n, _ in wh.enrichment_backlog().values())
     # The sandbox's own account of everything, kept for anyone checking this report (tests do).
     dump = {
-        "truth": sandbox.truth(),
+        "truth": sandbox.truth(include_pii=bool(pii_key)),
         "stats": sandbox.stats(),
         # the truth right after the sync, within its window: the versions the sync loaded
         "synced": {
@@ -404,6 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicates", type=float, default=0.2, help="share of notifications sent twice")
     parser.add_argument("--poison", type=int, default=2, help="poison messages per round")
     parser.add_argument("--foreign", type=int, default=1, help="messages of another seller per round")
+    parser.add_argument(
+        "--pii",
+        action="store_true",
+        default=os.environ.get("SP_DEMO_PII", "").lower() in ("1", "true", "yes"),
+        help="load buyer PII too (include_pii, encrypted with a fresh key in the connection sp_api_pii_key) "
+        "with random sandbox secrets; also SP_DEMO_PII=1",
+    )
     args = parser.parse_args(argv)
     say = Progress()
 
@@ -426,8 +447,25 @@ def main(argv: list[str] | None = None) -> int:
         f"starting moto SQS and the SP-API sandbox ({args.orders} orders over {args.days} days, "
         f"rate limits x{args.time_scale:g})"
     )
+    secrets: dict[str, str] = {}
+    sandbox_secrets: dict[str, str] = {}
+    if args.pii:
+        import secrets as random
+
+        from selling_partner.warehouse.pii import generate_key
+
+        secrets = {"pii_key": generate_key(), "aws_secret": "aws-" + random.token_urlsafe(24)}
+        sandbox_secrets = {
+            "client_secret": "demo-secret-" + random.token_urlsafe(24),
+            "refresh_token": "Atzr|demo-" + random.token_urlsafe(32),
+        }
     with services(
-        LOGS, seed=args.seed, orders=args.orders, days=args.days, time_scale=args.time_scale
+        LOGS,
+        seed=args.seed,
+        orders=args.orders,
+        days=args.days,
+        time_scale=args.time_scale,
+        **sandbox_secrets,
     ) as svc:
         sb = svc.sandbox
         say(
@@ -438,15 +476,18 @@ def main(argv: list[str] | None = None) -> int:
         say(f"queue {svc.queue_url} (its policy lets Amazon's account send)", indent=True)
         say(
             f"preparing Airflow home {rel(AIRFLOW_HOME)}: SQLite, airflow db migrate, "
-            "3 connections, 1 Variable"
+            f"{4 if args.pii else 3} connections, 1 Variable"
+            + (" (buyer PII on, its key in sp_api_pii_key)" if args.pii else "")
         )
-        prepare_airflow(AIRFLOW_HOME, env, svc, WAREHOUSE_DB, args.api_version)
+        prepare_airflow(AIRFLOW_HOME, env, svc, WAREHOUSE_DB, args.api_version, **secrets)
         run_setup(env, say)
         run_backfill(env, say, args.days)
-        after_sync = sb.truth()
+        after_sync = sb.truth(include_pii=args.pii)
         world = move_world(env, say, sb, args)
         say("4/4 report")
-        ok = report(sb, world, after_sync, say=say, api_version=args.api_version)
+        ok = report(
+            sb, world, after_sync, say=say, api_version=args.api_version, pii_key=secrets.get("pii_key")
+        )
     print()
     print("stopped the sandbox, the SQS server and every Airflow process the demo started.")
     print(f"the warehouse stays in {rel(WAREHOUSE_DB)}; query it with:")

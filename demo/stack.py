@@ -129,16 +129,28 @@ def airflow(*args: str, env: dict[str, str], timeout: float = 600) -> str:
     return proc.stdout
 
 
-def connections(svc: Services, warehouse_db: Path, api_version: str = "2026-01-01") -> dict[str, Any]:
-    """The three connections, as ``airflow connections import`` reads them."""
+PII_KEY_CONN_ID = "sp_api_pii_key"
+
+
+def connections(
+    svc: Services,
+    warehouse_db: Path,
+    api_version: str = "2026-01-01",
+    *,
+    pii_key: str | None = None,
+    aws_secret: str = "testing",  # noqa: S107 - moto accepts any key
+) -> dict[str, Any]:
+    """The three connections (four with ``pii_key``: the seller's ``include_pii`` on and the key
+    connection ``sp_api_pii_key``), as ``airflow connections import`` reads them."""
     sb = svc.sandbox
-    return {
+    seller_extra = {"include_pii": True} if pii_key else {}
+    conns: dict[str, Any] = {
         SELLER_CONN_ID: {
             "conn_type": "amazon_sp_api",
             "description": "the SP-API sandbox (a fake Amazon on loopback)",
             "login": sb.client_id,
             "password": sb.client_secret,  # the sandbox's documented test secret
-            "extra": json.dumps(sb.connection_extra(orders_api_version=api_version)),
+            "extra": json.dumps(sb.connection_extra(orders_api_version=api_version, **seller_extra)),
         },
         WAREHOUSE_CONN_ID: {
             "conn_type": "sqlite",
@@ -149,20 +161,33 @@ def connections(svc: Services, warehouse_db: Path, api_version: str = "2026-01-0
             "conn_type": "aws",
             "description": "SQS (a moto server on loopback)",
             "login": "testing",
-            "password": "testing",  # moto accepts any key
+            "password": aws_secret,  # moto accepts any key
             "extra": json.dumps({"endpoint_url": svc.sqs.endpoint, "region_name": svc.sqs.region}),
         },
     }
+    if pii_key:
+        conns[PII_KEY_CONN_ID] = {
+            "conn_type": "generic",
+            "description": "the Fernet key of the buyer PII in sp_order_buyers",
+            "password": pii_key,
+        }
+    return conns
 
 
 def prepare_airflow(
-    home: Path, env: dict[str, str], svc: Services, warehouse_db: Path, api_version: str = "2026-01-01"
+    home: Path,
+    env: dict[str, str],
+    svc: Services,
+    warehouse_db: Path,
+    api_version: str = "2026-01-01",
+    **secrets: Any,
 ) -> None:
-    """Migrate the metadata DB, import the connections, set the queue Variable."""
+    """Migrate the metadata DB, import the connections (``secrets``: :func:`connections`' ``pii_key``
+    and ``aws_secret``), set the queue Variable."""
     (home / "plugins").mkdir(parents=True, exist_ok=True)
     airflow("db", "migrate", env=env)
     path = home / "connections.json"
-    path.write_text(json.dumps(connections(svc, warehouse_db, api_version), indent=2))
+    path.write_text(json.dumps(connections(svc, warehouse_db, api_version, **secrets), indent=2))
     path.chmod(0o600)
     airflow("connections", "import", "--overwrite", str(path), env=env)
     airflow("variables", "set", QUEUE_VARIABLE, svc.queue_url, env=env)

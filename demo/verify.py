@@ -42,17 +42,20 @@ def expected_after_events(
     rounds: Sequence[Round],
     *,
     api_version: str = oracle.V2026,
+    include_pii: bool = False,
 ) -> tuple[dict[str, oracle.Rows], set[str]]:
     """The rows every table must hold, and the ids of the orders no path could have loaded yet.
 
     ``final`` is the truth at the end, ``synced`` the truth the historical sync covered (its window),
-    ``rounds`` what each round of the moving world changed.
+    ``rounds`` what each round of the moving world changed; ``include_pii``: ``sp_order_buyers`` too.
     """
     synced_ids = {o["orderId"] for o in synced.get("orders", [])}
     event_ids: set[str] = set().union(*(ids for ids, _ in rounds)) if rounds else set()
     loaded = synced_ids | event_ids
     observed = [synced, *(only(snapshot, ids) for ids, snapshot in rounds)]
-    expected = oracle.expected_rows(only(final, loaded), api_version=api_version, observed=observed)
+    expected = oracle.expected_rows(
+        only(final, loaded), api_version=api_version, observed=observed, include_pii=include_pii
+    )
     for key, row in expected[ORDERS].items():
         if key[0] in event_ids:
             row["source"] = "event"
@@ -101,7 +104,11 @@ def verdict(
     """The differences (empty: equal) and the left-out orders, from the demo's ``sandbox-final.json``:
     ``truth`` (the end), ``synced`` (the sync's versions) and ``rounds`` (``changed`` ids, ``orders``)."""
     rounds = [(frozenset(r["changed"]), {"orders": r["orders"]}) for r in dump["rounds"]]
-    expected, left_out = expected_after_events(dump["truth"], dump["synced"], rounds, api_version=api_version)
+    # a truth with the buyers' data (``python -m demo --pii``): the buyer rows are compared too
+    pii = any("buyer" in o or "recipient" in o for o in dump["truth"].get("orders", []))
+    expected, left_out = expected_after_events(
+        dump["truth"], dump["synced"], rounds, api_version=api_version, include_pii=pii
+    )
     diffs = compare_expected(expected, rows, api_version=api_version)
     if not expected[ORDERS]:
         diffs.append("the sandbox truth is empty")
